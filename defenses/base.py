@@ -1,0 +1,123 @@
+"""The defense contract.
+
+A defense may
+  (i)   calibrate once per model (`setup`), caching artifacts under `context.cache_dir` keyed by model and data;
+  (ii)  install activation hooks for the duration of a generate call (`hooks`);
+  (iii) act per batch before generation, e.g. a probe pass that fills `batch.extras` (`before_generate`);
+  (iv)  rewrite the prompt (`rewrite`), or answer some rows itself without generating (override `generate`).
+The runner only ever calls `setup` once and `generate` per batch, so ReGap (probe + per-row strength + KV-cache
+reuse) and OmniSteer (adapter hooks on every forward) fit without runner changes.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.backends.base import GenerationOutput, LayerHook, ModelBackend, PreparedBatch
+from harness.records import GenerationConfig, Sample, content_hash
+from harness.registry import UnknownNameError
+
+
+@dataclass
+class DefenseContext:
+    """What the runner gives a defense at setup time."""
+
+    cache_dir: Path
+    seed: int = 0
+    # Resolves a task selector such as "organism-safety:calibration" to samples, so calibration data comes
+    # through the task registry like everything else.
+    load_samples: Callable[[str], list[Sample]] | None = None
+    show_progress: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NoParams:
+    """Parameters of a defense that takes none."""
+
+
+class Defense(abc.ABC):
+    """Base class of defenses; the baseline `none` is this class with nothing overridden."""
+
+    name: ClassVar[str] = ""
+    # Shown next to results, e.g. "reconstructed" for ReGap (shared/spec/regap.md section 0).
+    status: ClassVar[str] = ""
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, **params: Any) -> None:
+        self.params = self.parse_params(params)
+
+    @classmethod
+    def parse_params(cls, params: Mapping[str, Any]) -> Any:
+        """Build the `Params` dataclass, refusing unknown keys with the closest known ones."""
+        known = {f.name: f for f in dataclasses.fields(cls.Params)}
+        for key in params:
+            if key not in known:
+                raise UnknownNameError(f"parameter of defense {cls.name!r}", key, sorted(known))
+        return cls.Params(**params)
+
+    def param_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.params)
+
+    # -- (i) calibration -----------------------------------------------------------------------------------
+    def setup(self, backend: ModelBackend, context: DefenseContext) -> None:
+        """Calibrate or load cached artifacts for `backend`'s model. Called once before the first batch."""
+
+    # -- (iv) prompt rewriting -----------------------------------------------------------------------------
+    def rewrite(self, sample: Sample) -> Sample:
+        """Return the sample as the model should see it (same id). Default: unchanged."""
+        return sample
+
+    # -- (iii) per-batch work before generation ------------------------------------------------------------
+    def before_generate(self, backend: ModelBackend, batch: PreparedBatch) -> None:
+        """Probe passes and per-row decisions; store what hooks need in `batch.extras`."""
+
+    # -- (ii) activation hooks -----------------------------------------------------------------------------
+    def hooks(self, backend: ModelBackend, batch: PreparedBatch) -> Mapping[int, LayerHook | Sequence[LayerHook]]:
+        """Hooks to install (layer index -> hook) while this batch is generated. Default: none."""
+        return {}
+
+    def row_info(self, batch: PreparedBatch, row: int) -> dict[str, Any]:
+        """Per-row facts recorded in `Generation.defense_info`. Default: nothing."""
+        return {}
+
+    def generate(self, backend: ModelBackend, samples: Sequence[Sample], config: GenerationConfig) -> list[GenerationOutput]:
+        """Generate defended answers for one batch. Override only when the default flow does not fit."""
+        batch = backend.prepare([self.rewrite(s) for s in samples])
+        self.before_generate(backend, batch)
+        with backend.layer_hooks(self.hooks(backend, batch)):
+            outputs = backend.generate(batch, config)
+        for i, out in enumerate(outputs):
+            out.info.update(self.row_info(batch, i))
+        return outputs
+
+    # -- provenance ----------------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """Recorded in the run: name, status, parameters, source hash and (after setup) artifact hashes."""
+        return {
+            "name": self.name,
+            "status": self.status,
+            "params": self.param_dict(),
+            "source_hash": source_hash(type(self)),
+        }
+
+
+def source_hash(cls: type) -> str:
+    """Hash of the defense's module source, so a submission records exactly what code ran."""
+    try:
+        src = inspect.getsource(inspect.getmodule(cls))  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return "unknown"
+    return content_hash(src)
+
+
+class NoDefense(Defense):
+    """The undefended baseline: the model's own answer."""
+
+    name = "none"

@@ -1,0 +1,5 @@
+"""Judges score generations (see `judges.base` for the contract)."""
+
+from judges.base import Judge, JudgeItem
+
+__all__ = ["Judge", "JudgeItem"]
