@@ -1,0 +1,70 @@
+"""The four registries, built fresh for each caller (no module-level mutable state).
+
+Built-in entries are lazy "module:Class" strings; third-party packages add entries through the entry-point
+groups `harness.tasks`, `harness.defenses`, `harness.judges` and `harness.backends`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from harness.registry import Registry
+
+if TYPE_CHECKING:
+    from defenses.base import Defense
+    from harness.backends.base import ModelBackend
+    from judges.base import Judge
+    from tasks.base import Task
+
+BUILTIN_TASKS = MappingProxyType({
+    "smoke": "tasks.smoke:SmokeTask",
+})
+BUILTIN_DEFENSES = MappingProxyType({
+    "none": "defenses.base:NoDefense",
+})
+BUILTIN_JUDGES = MappingProxyType({
+    "keyword": "judges.keyword:KeywordJudge",
+})
+BUILTIN_BACKENDS = MappingProxyType({
+    "hf-text": "harness.backends.hf_text:HFTextBackend",
+    "qwen2.5-omni": "harness.backends.qwen_omni:QwenOmniBackend",
+    "qwen2.5-vl": "harness.backends.qwen_vl:QwenVLBackend",
+})
+KINDS = ("tasks", "defenses", "judges", "backends")
+
+
+@dataclass(frozen=True)
+class Registries:
+    tasks: Registry[Task]
+    defenses: Registry[Defense]
+    judges: Registry[Judge]
+    backends: Registry[ModelBackend]
+
+    def of(self, kind: str) -> Registry[Any]:
+        if kind not in KINDS:
+            from harness.registry import UnknownNameError
+
+            raise UnknownNameError("registry", kind, list(KINDS))
+        return getattr(self, kind)
+
+
+def default_registries() -> Registries:
+    from defenses.base import Defense
+    from harness.backends.base import ModelBackend
+    from judges.base import Judge
+    from tasks.base import Task
+
+    def build(kind: str, singular: str, base: type, builtins: MappingProxyType) -> Registry[Any]:
+        reg: Registry[Any] = Registry(singular, base=base, group=f"harness.{kind}")
+        for name, target in builtins.items():
+            reg.register(name, target, origin="builtin")
+        return reg
+
+    return Registries(
+        tasks=build("tasks", "task", Task, BUILTIN_TASKS),
+        defenses=build("defenses", "defense", Defense, BUILTIN_DEFENSES),
+        judges=build("judges", "judge", Judge, BUILTIN_JUDGES),
+        backends=build("backends", "backend", ModelBackend, BUILTIN_BACKENDS),
+    )

@@ -1,0 +1,149 @@
+"""Offline media rendering: typography images (PIL) and speech (espeak-ng by default).
+
+The typography parameters are those of AdvBench-Omni / FigStep (shared/spec/omnisteer.md 1.4): white 760 x 760
+canvas, black FreeMonoBold 80, text origin (20, 10), 11 px line spacing, wrapped at 15 characters. Files are
+named by a hash of (text, parameters), written atomically, and reused when present, so a killed build resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.records import content_hash
+
+FONT_SEARCH = (
+    "/usr/share/fonts/truetype/freefont/{name}.ttf",
+    "/usr/share/fonts/opentype/freefont/{name}.otf",
+    "/usr/local/share/fonts/{name}.ttf",
+    "/Library/Fonts/{name}.ttf",
+)
+
+
+class MissingToolError(RuntimeError):
+    """A system tool or font the renderer needs is not installed; the message says how to install it."""
+
+
+@dataclass(frozen=True)
+class TypographyParams:
+    width: int = 760
+    height: int = 760
+    font: str = "FreeMonoBold"
+    font_size: int = 80
+    origin: tuple[int, int] = (20, 10)
+    line_spacing: int = 11
+    wrap_width: int = 15
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"renderer": "typography", **asdict(self)}
+
+
+def find_font(name: str) -> Path:
+    """Path of a TrueType font by family file name; never falls back to PIL's bitmap font silently."""
+    override = os.environ.get("HARNESS_FONT_DIR")
+    candidates = [Path(override) / f"{name}.ttf"] if override else []
+    candidates += [Path(p.format(name=name)) for p in FONT_SEARCH]
+    for path in candidates:
+        if path.is_file():
+            return path
+    fc = shutil.which("fc-match")
+    if fc:
+        out = subprocess.run([fc, "-f", "%{file}", name], capture_output=True, text=True, check=False).stdout
+        if out and Path(out).name.lower().startswith(name.lower()) and Path(out).is_file():
+            return Path(out)
+    raise MissingToolError(
+        f"font {name} not found (looked in {', '.join(str(c) for c in candidates)}). Install GNU FreeFont: "
+        "`apt-get install fonts-freefont-ttf` (Debian/Ubuntu), or set HARNESS_FONT_DIR to a folder holding "
+        f"{name}.ttf."
+    )
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    path: Path
+    overflow: bool  # the wrapped text did not fit on the canvas (the bottom is clipped)
+
+
+def render_typography(text: str, out_dir: Path, params: TypographyParams = TypographyParams()) -> RenderResult:
+    """Render `text` as a typography PNG in `out_dir` (cached by content)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    wrapped = textwrap.fill(text, width=params.wrap_width)
+    font = ImageFont.truetype(str(find_font(params.font)), params.font_size)
+    # Overflow is computed even for cached files, so callers can always log it.
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    box = probe.multiline_textbbox(params.origin, wrapped, font=font, spacing=params.line_spacing)
+    overflow = box[2] > params.width or box[3] > params.height
+    path = out_dir / f"{content_hash({'text': text, **params.to_dict()})}.png"
+    if not path.exists():
+        image = Image.new("RGB", (params.width, params.height), "white")
+        ImageDraw.Draw(image).multiline_text(params.origin, wrapped, fill="black", font=font,
+                                             spacing=params.line_spacing)
+        _atomic_save(path, lambda tmp: image.save(tmp, format="PNG"))
+    return RenderResult(path=path, overflow=overflow)
+
+
+class SpeechEngine(Protocol):
+    """A text-to-speech engine: writes a WAV file for `text`."""
+
+    name: str
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def synthesize(self, text: str, out_path: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class EspeakNG:
+    """espeak-ng, the offline default TTS (shared/spec/omnisteer.md 1.9)."""
+
+    voice: str = "en-us"
+    words_per_minute: int = 160
+    name: str = "espeak-ng"
+
+    def _binary(self) -> str:
+        exe = shutil.which("espeak-ng")
+        if not exe:
+            raise MissingToolError("espeak-ng is not installed: `apt-get install espeak-ng` (Debian/Ubuntu), "
+                                   "`brew install espeak-ng` (macOS).")
+        return exe
+
+    def describe(self) -> dict[str, Any]:
+        version = subprocess.run([self._binary(), "--version"], capture_output=True, text=True,
+                                 check=False).stdout.strip()
+        return {"renderer": "tts", "engine": self.name, "voice": self.voice, "wpm": self.words_per_minute,
+                "version": version}
+
+    def synthesize(self, text: str, out_path: Path) -> None:
+        cmd = [self._binary(), "-v", self.voice, "-s", str(self.words_per_minute), "-w", str(out_path), text]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not out_path.exists() or out_path.stat().st_size <= 44:
+            raise RuntimeError(f"espeak-ng failed for {text[:40]!r}: {proc.stderr.strip()}")
+
+
+def render_speech(text: str, out_dir: Path, engine: SpeechEngine | None = None) -> Path:
+    """Speak `text` into a WAV in `out_dir` (cached by text and engine settings)."""
+    engine = engine or EspeakNG()
+    key = {"text": text, "engine": engine.name, **{k: v for k, v in vars(engine).items() if k != "name"}}
+    path = out_dir / f"{content_hash(key)}.wav"
+    if not path.exists():
+        _atomic_save(path, lambda tmp: engine.synthesize(text, Path(tmp)), suffix=".wav")
+    return path
+
+
+def _atomic_save(path: Path, write, suffix: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix or path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
