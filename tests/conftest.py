@@ -1,0 +1,12 @@
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One cache (tiny models, rendered media) for the whole test session."""
+    path = tmp_path_factory.mktemp("harness-cache")
+    os.environ.setdefault("HARNESS_CACHE", str(path))
+    return path

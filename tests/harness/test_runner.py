@@ -1,0 +1,104 @@
+"""End-to-end runs on the tiny models: resume after SIGKILL, cached reruns, media checked before model load."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.records import Sample, user_message
+from harness.registries import default_registries
+from harness.runner import MediaProblemsError, RunOptions, build_spec, execute
+from harness.store import read_jsonl
+from tasks.base import Task, TaskContext, TaskSelector
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def harness_cli(*args, cache_dir, **kw):
+    env = {**os.environ, "HARNESS_CACHE": str(cache_dir), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "harness", *args, "--no-progress"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+RUN_ARGS = ("run", "--model", "tiny-text", "--tasks", "smoke:text", "--max-new-tokens", "6", "--batch-size", "4",
+            "--defense", "tests.support.slow_defense:SlowNoDefense")
+
+
+def only_run_dir(out: Path) -> Path:
+    (run_dir,) = [p.parent for p in out.glob("*/spec.json")]
+    return run_dir
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, cache_dir):
+    # Reference: one uninterrupted run.
+    ref = harness_cli(*RUN_ARGS, "--out", str(tmp_path / "ref"), cache_dir=cache_dir)
+    out, _ = ref.communicate(timeout=600)
+    assert ref.returncode == 0, out
+    ref_dir = only_run_dir(tmp_path / "ref")
+
+    # Same run, killed with SIGKILL once some (not all) generations are on disk.
+    killed = harness_cli(*RUN_ARGS, "--out", str(tmp_path / "resumed"), cache_dir=cache_dir)
+    gens = None
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        found = list((tmp_path / "resumed").glob("*/generations.jsonl"))
+        if found and sum(1 for _ in read_jsonl(found[0])) >= 8:
+            gens = found[0]
+            break
+        assert killed.poll() is None, killed.stdout.read()
+        time.sleep(0.05)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait(30)
+    n_before = sum(1 for _ in read_jsonl(gens))
+    assert 8 <= n_before < 40
+
+    again = harness_cli(*RUN_ARGS, "--out", str(tmp_path / "resumed"), cache_dir=cache_dir)
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out
+    assert f"{n_before} cached, {40 - n_before} new" in out
+
+    run_dir = only_run_dir(tmp_path / "resumed")
+    assert run_dir.name == ref_dir.name  # same spec, same run id
+    ids = [d["sample_id"] for d in read_jsonl(run_dir / "generations.jsonl")]
+    assert len(ids) == len(set(ids)) == 40
+    verdict_ids = [d["sample_id"] for d in read_jsonl(run_dir / "verdicts.jsonl")]
+    assert len(verdict_ids) == len(set(verdict_ids)) == 40
+    responses = {d["sample_id"]: d["response"] for d in read_jsonl(run_dir / "generations.jsonl")}
+    ref_responses = {d["sample_id"]: d["response"] for d in read_jsonl(ref_dir / "generations.jsonl")}
+    assert responses == ref_responses
+    assert json.loads((run_dir / "summary.json").read_text()) == json.loads((ref_dir / "summary.json").read_text())
+
+    # A third run finds everything cached and does no work.
+    third = harness_cli(*RUN_ARGS, "--out", str(tmp_path / "resumed"), cache_dir=cache_dir)
+    out, _ = third.communicate(timeout=600)
+    assert third.returncode == 0 and "40 cached, 0 new" in out, out
+
+
+class MissingMediaTask(Task):
+    name = "missing-media"
+    version = "1"
+
+    def configurations(self):
+        return ["image"]
+
+    def load(self, configs=()):
+        return [Sample(id="mm/1", task=self.name, config="image", label="harmful",
+                       messages=(user_message("what is this?", image="/nonexistent/picture.png"),))]
+
+
+def test_missing_media_reported_before_any_model_loads(tmp_path):
+    registries = default_registries()
+    registries.tasks.register("missing-media", MissingMediaTask)
+    cache = tmp_path / "fresh-cache"
+    context = TaskContext(cache_dir=cache)
+    spec = build_spec(registries, context, model="tiny-omni", tasks=[TaskSelector("missing-media")])
+    with pytest.raises(MediaProblemsError) as err:
+        execute(spec, RunOptions(runs_dir=tmp_path / "runs", cache_dir=cache, show_progress=False), registries)
+    assert "/nonexistent/picture.png" in str(err.value) and "1 media problem" in str(err.value)
+    assert not (cache / "models").exists()  # the tiny model was never built, let alone loaded
+    assert not (tmp_path / "runs").exists()
