@@ -46,6 +46,7 @@ class Defense(abc.ABC):
     """Base class of defenses; the baseline `none` is this class with nothing overridden."""
 
     name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
     # Shown next to results, e.g. "reconstructed" for ReGap (shared/spec/regap.md section 0).
     status: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
@@ -121,3 +122,4 @@ class NoDefense(Defense):
     """The undefended baseline: the model's own answer."""
 
     name = "none"
+    description = "no defense: the model's own answer (baseline)"

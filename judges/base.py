@@ -29,6 +29,7 @@ class NoParams:
 
 class Judge(abc.ABC):
     name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
 
     def __init__(self, **params: Any) -> None:

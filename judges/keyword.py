@@ -39,6 +39,7 @@ class KeywordParams:
 
 class KeywordJudge(Judge):
     name = "keyword"
+    description = "refusal keywords (offline default; a cheap proxy, not a safety classifier)"
     Params = KeywordParams
 
     def __init__(self, **params) -> None:

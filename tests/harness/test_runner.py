@@ -100,5 +100,5 @@ def test_missing_media_reported_before_any_model_loads(tmp_path):
     with pytest.raises(MediaProblemsError) as err:
         execute(spec, RunOptions(runs_dir=tmp_path / "runs", cache_dir=cache, show_progress=False), registries)
     assert "/nonexistent/picture.png" in str(err.value) and "1 media problem" in str(err.value)
-    assert not (cache / "models").exists()  # the tiny model was never built, let alone loaded
+    assert not list(cache.rglob("config.json"))  # the tiny model was never built, let alone loaded
     assert not (tmp_path / "runs").exists()
