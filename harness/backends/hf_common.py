@@ -338,8 +338,10 @@ class HFBackend(ModelBackend):
         positions = self._prompt_position_ids(batch)[..., -1:]
         seen = None
         if chooser.uses_penalty:  # real prompt tokens only, so padding cannot change a row's output
-            seen = torch.zeros(logits.shape, dtype=torch.bool, device=device)
-            seen.scatter_(1, input_ids.to(device), attention_mask.to(device).bool())
+            # scatter_add, not scatter_: a token under both padding and a real position must count as seen.
+            counts = torch.zeros(logits.shape, dtype=torch.long, device=device)
+            counts.scatter_add_(1, input_ids.to(device), attention_mask.to(device).long())
+            seen = counts > 0
         unfinished = torch.ones(size, dtype=torch.bool, device=device)
         new_tokens: list[torch.Tensor] = []
         try:
