@@ -265,8 +265,8 @@ def _require_file(kind: str, path: str | Path) -> None:
 def validate_media(kind: str, path: str | Path) -> str | None:
     """None if the medium exists and decodes (a video must yield frames), else a one-line problem naming the file.
 
-    Images are fully decoded; audio and video are probed by decoding their first frame only, so checking a whole
-    benchmark before loading a model stays fast.
+    Images are fully decoded; audio and video are probed by decoding their first frame(s) only, so checking a
+    whole benchmark before loading a model stays fast.
     """
     try:
         _require_file(kind, path)
@@ -275,6 +275,7 @@ def validate_media(kind: str, path: str | Path) -> str | None:
 
             with Image.open(path) as img:
                 img.load()
+                smart_resize(img.height, img.width, PATCH_FACTOR, 0, float("inf"))  # aspect-ratio check
         elif kind in ("audio", "video"):
             _probe_stream(kind, path)
         else:
@@ -289,10 +290,17 @@ def validate_media(kind: str, path: str | Path) -> str | None:
 def _probe_stream(kind: str, path: str | Path) -> None:
     import av
 
+    # Audio needs one decodable frame; a video needs FRAME_FACTOR frames, the fewest `load_video` can sample.
+    needed = FRAME_FACTOR if kind == "video" else 1
     with av.open(str(path)) as container:
         streams = container.streams.audio if kind == "audio" else container.streams.video
         if not streams:
             raise MediaError(kind, path, f"has no {kind} stream")
+        decoded = 0
         for _ in container.decode(streams[0]):
-            return
-    raise MediaError(kind, path, "has no decodable frames" if kind == "video" else "contains no samples")
+            decoded += 1
+            if decoded >= needed:
+                return
+    if kind == "audio":
+        raise MediaError(kind, path, "contains no samples")
+    raise MediaError(kind, path, f"has {decoded} decodable frame(s), at least {FRAME_FACTOR} are needed")

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.backends import hf_hooks
 from harness.backends.base import (
-    EMBED,
     ForwardState,
     GenerationOutput,
     LayerHook,
@@ -195,9 +194,8 @@ class HFBackend(ModelBackend):
         samples = list(samples)
         if not samples:
             raise ValueError("prepare() needs at least one sample")
-        template_owner = self.processor
         texts = [
-            template_owner.apply_chat_template(self.build_messages(s), add_generation_prompt=True, tokenize=False)
+            self.processor.apply_chat_template(self.build_messages(s), add_generation_prompt=True, tokenize=False)
             for s in samples
         ]
         encoded = self._encode(texts, samples)
@@ -208,7 +206,7 @@ class HFBackend(ModelBackend):
             for k, v in encoded.items()
         }
         if not bool(inputs["attention_mask"][:, -1].all()):
-            raise AssertionError("prompts are not left-padded: a row does not end at the last position")
+            raise RuntimeError("prompts are not left-padded: a row does not end at the last position")
         return PreparedBatch(samples=samples, inputs=inputs, prompt_texts=texts)
 
     # -- hooks ---------------------------------------------------------------------------------------------
@@ -240,22 +238,18 @@ class HFBackend(ModelBackend):
             self._state = None
 
     # -- prefill and read-outs -----------------------------------------------------------------------------
-    def _check_layers(self, layers: Sequence[int]) -> list[int]:
-        n = self.num_layers
-        for layer in layers:
-            if isinstance(layer, bool) or not isinstance(layer, int) or not EMBED <= layer < n:
-                raise ValueError(f"layer {layer!r} is not EMBED (-1) or a layer index in 0..{n - 1}")
-        return list(layers)
-
     def _prompt_position_ids(self, batch: PreparedBatch) -> torch.Tensor:
         """Position ids of the prompt as `generate` computes them (3D mRoPE rows for Qwen VL / Omni)."""
         kwargs = {**batch.inputs, **self._forward_extras()}
         return self.model._prepare_position_ids_for_generation(batch.inputs["input_ids"], kwargs)
 
-    def _prefill(self, batch: PreparedBatch, layers: Sequence[int], positions: Positions, keep_cache: bool):
+    def _prefill(
+        self, batch: PreparedBatch, layers: Sequence[int], positions: Positions, keep_cache: bool
+    ) -> tuple[dict[int, torch.Tensor], Any, torch.Tensor | None]:
+        """One forward over the prompts: read-outs at `layers`, plus cache and last logits if `keep_cache`."""
         import torch
 
-        layers = self._check_layers(layers)
+        layers = [hf_hooks.check_layer(layer, self.num_layers) for layer in layers]
         input_ids = batch.inputs["input_ids"]
         prompt_mask = batch.inputs["attention_mask"].bool()
         media_ids = self._media_token_ids()

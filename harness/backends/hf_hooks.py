@@ -20,14 +20,20 @@ if TYPE_CHECKING:
 StateGetter = Callable[[], ForwardState]
 
 
+def check_layer(layer: object, num_layers: int) -> int:
+    """`layer` if it is EMBED (-1) or a decoder-layer index, else ValueError."""
+    if isinstance(layer, bool) or not isinstance(layer, int) or not EMBED <= layer < num_layers:
+        raise ValueError(f"layer {layer!r} is not EMBED (-1) or a layer index in 0..{num_layers - 1}")
+    return layer
+
+
 def normalize_hooks(
     hooks: Mapping[int, LayerHook | Sequence[LayerHook]], num_layers: int
 ) -> dict[int, list[LayerHook]]:
     """Validate layer indices (EMBED or 0..num_layers-1) and turn every value into a list of hooks."""
     out: dict[int, list[LayerHook]] = {}
     for layer, value in hooks.items():
-        if isinstance(layer, bool) or not isinstance(layer, int) or not EMBED <= layer < num_layers:
-            raise ValueError(f"hook layer {layer!r} is not EMBED (-1) or a layer index in 0..{num_layers - 1}")
+        check_layer(layer, num_layers)
         fns = [value] if callable(value) else list(value)
         if not all(callable(f) for f in fns):
             raise TypeError(f"hooks for layer {layer} must be callables (hidden, state) -> tensor | None")

@@ -51,11 +51,15 @@ class HFMediaBackend(HFBackend):
     def _videos_kwargs(self) -> dict[str, Any]:
         # Frames arrive sampled and resized (`load_video`); the same pixel bounds here make the processor's own
         # resize a no-op (transformers' processor-level defaults would otherwise override the saved config).
-        return {
+        kwargs: dict[str, Any] = {
             "do_sample_frames": False,
             "size": {"shortest_edge": self.vision.video_min_pixels, "longest_edge": self.vision.video_max_pixels},
-            "cap_pixels_per_frame": True,
         }
+        # qwen-vl-utils' total-pixel cap (already applied by `load_video`); an opt-in only in some versions.
+        valid = getattr(getattr(self.processor.video_processor, "valid_kwargs", None), "__annotations__", {})
+        if "cap_pixels_per_frame" in valid:
+            kwargs["cap_pixels_per_frame"] = True
+        return kwargs
 
     def _media_token_ids(self) -> list[int]:
         config = self.model.config

@@ -53,10 +53,14 @@ class QwenOmniBackend(HFMediaBackend):
             return_tensors="pt",
             padding=True,
             padding_side="left",
-            # transformers >= 5.2x calls `use_audio_in_video` `load_audio_from_video` in the processor.
-            load_audio_from_video=False,
             videos_kwargs=self._videos_kwargs(),
+            **self._no_audio_from_video(),
         )
+
+    def _no_audio_from_video(self) -> dict[str, bool]:
+        # transformers 5.2x renamed the processor's `use_audio_in_video` to `load_audio_from_video`.
+        names = getattr(getattr(type(self.processor), "valid_processor_kwargs", None), "__annotations__", {})
+        return {"load_audio_from_video": False} if "load_audio_from_video" in names else {"use_audio_in_video": False}
 
     def _processor_settings(self) -> dict[str, Any]:
         return {

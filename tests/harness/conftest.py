@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.media_files import write_video
+
 
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -46,21 +48,6 @@ class Media:
     long_video: Path  # 40 frames at 10 fps
 
 
-def _write_video(path: Path, frames: int, fps: int) -> None:
-    import av
-    import numpy as np
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(frames):
-            arr = np.full((48, 64, 3), (30 * i) % 256, dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     import numpy as np
@@ -85,7 +72,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     t = np.arange(22050) / 44100
     sf.write(stereo, np.stack([np.sin(2 * np.pi * 440 * t), 0.5 * np.sin(2 * np.pi * 220 * t)], 1), 44100)
     video = root / "clip.mp4"
-    _write_video(video, frames=8, fps=4)
+    write_video(video, frames=8, fps=4)
     long_video = root / "long.mp4"
-    _write_video(long_video, frames=40, fps=10)
+    write_video(long_video, frames=40, fps=10)
     return Media(image, image_rgba, speech, stereo, video, long_video)

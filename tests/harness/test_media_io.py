@@ -17,6 +17,7 @@ from harness.media_io import (
     smart_resize,
     validate_media,
 )
+from tests.harness.media_files import write_video
 
 
 def test_smart_resize_keeps_multiples_of_28_within_bounds():
@@ -113,8 +114,18 @@ def test_missing_and_broken_media_raise_errors_naming_the_file(tmp_path: Path, m
 
 
 def test_validate_media_reports_problems_without_raising(tmp_path: Path, media):
+    from PIL import Image
+
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG garbage")
+    sliver = tmp_path / "sliver.png"
+    Image.new("RGB", (500, 1)).save(sliver)
+    one_frame = tmp_path / "one_frame.mp4"
+    write_video(one_frame, frames=1, fps=4)
+    assert "aspect ratio" in validate_media("image", sliver)
+    assert "1 decodable frame" in validate_media("video", one_frame)
+    with pytest.raises(MediaError, match="one_frame.mp4"):
+        load_video(one_frame)
     assert validate_media("image", media.image) is None
     assert validate_media("audio", media.speech) is None
     assert "no audio stream" in validate_media("audio", media.video)  # the test clip is silent
