@@ -177,7 +177,8 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     import av
     import numpy as np
 
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[None, :], dtype=np.float32), format="flt", layout="mono")
+    mono = np.ascontiguousarray(samples[None, :], dtype=np.float32)
+    frame = av.AudioFrame.from_ndarray(mono, format="flt", layout="mono")
     frame.sample_rate = rate
     resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
     outs = list(resampler.resample(frame)) + list(resampler.resample(None))  # None flushes the tail

@@ -36,13 +36,11 @@ VOCAB_SIZE = 512  # model vocabulary (the tokenizer uses ~490 ids; the rest is u
 HIDDEN = 64
 NUM_LAYERS = 3
 # Image processor bounds for the tiny processors: 4..16 merged tokens per image keeps CPU forwards fast.
+# (Video frame sizes are set per call by the backends' `VisionSettings`, as the Qwen processors' class-level
+# video defaults would override a saved video-processor size anyway.)
 TINY_IMAGE_MIN_PIXELS = 4 * 28 * 28
 TINY_IMAGE_MAX_PIXELS = 16 * 28 * 28
 
-# The Qwen2 pre-tokenisation regex (same as transformers' Qwen2Tokenizer).
-_PRETOKENIZE_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
 # Special tokens of the Qwen2.5 family (text, VL and Omni names), added after the BPE vocabulary.
 _SPECIAL_TOKENS: tuple[str, ...] = (
     "<|im_start|>",
@@ -164,12 +162,13 @@ def build_tokenizer(kind: str, seed: int = 0) -> PreTrainedTokenizerBase:
     """A `Qwen2Tokenizer` over a byte-level BPE trained here; ids of the special tokens are the same for all kinds."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(_PRETOKENIZE_REGEX), behavior="isolated"),
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
@@ -342,8 +341,8 @@ def _build_omni(out: Path, seed: int) -> None:
     model.generation_config.update(**_generation_kwargs(ids))
     model.save_pretrained(out)
     # `Qwen2_5OmniForConditionalGeneration.from_pretrained` requires the speaker dictionary of the hub repo.
-    torch.save({"Chelsie": {"bos_token": ids["<|im_start|>"], "cond": torch.zeros(16), "ref_mel": torch.zeros(1, 8, 80)}},
-               out / "spk_dict.pt")
+    speaker = {"bos_token": ids["<|im_start|>"], "cond": torch.zeros(16), "ref_mel": torch.zeros(1, 8, 80)}
+    torch.save({"Chelsie": speaker}, out / "spk_dict.pt")
     processor = Qwen2_5OmniProcessor(
         image_processor=Qwen2VLImageProcessor(min_pixels=TINY_IMAGE_MIN_PIXELS, max_pixels=TINY_IMAGE_MAX_PIXELS),
         video_processor=Qwen2VLVideoProcessor(min_pixels=TINY_IMAGE_MIN_PIXELS, max_pixels=TINY_IMAGE_MAX_PIXELS),

@@ -29,7 +29,7 @@ def detect_backend(model_path_or_config: str | Path | Mapping[str, Any] | Any, r
     if isinstance(source, Mapping):
         return backend_for_model_type(source.get("model_type"))
     if hasattr(source, "model_type") and not isinstance(source, (str, Path)):
-        return backend_for_model_type(getattr(source, "model_type"))
+        return backend_for_model_type(source.model_type)
     path = Path(source)
     if path.is_dir():
         config_file = path / "config.json"

@@ -308,7 +308,11 @@ class HFBackend(ModelBackend):
     def generate_ids(
         self, batch: PreparedBatch, config: GenerationConfig, *, prefill: PrefillOutput | None = None
     ) -> torch.Tensor:
-        """New token ids [B, n] on CPU (n <= max_new_tokens); rows that stopped early are filled with padding."""
+        """New token ids [B, n] on CPU (n <= max_new_tokens); rows that stopped early are filled with padding.
+
+        One prefill forward (skipped when `prefill` is given), then one decode forward per further token, all
+        under the installed hooks. A given `prefill`'s cache is cropped back to the prompt afterwards.
+        """
         import torch
 
         chooser = TokenChooser(config)
@@ -360,13 +364,14 @@ class HFBackend(ModelBackend):
                 })
                 logits = out.logits[:, -1, :].float()
         finally:
-            # Restore the prompt-only cache, so a PrefillOutput can be continued again.
-            extra = cache.get_seq_length() - prompt_len
-            if extra > 0:
-                cache.crop(-extra)
+            if prefill is not None:  # restore the caller's prompt-only cache, so it can be continued again
+                extra = cache.get_seq_length() - prompt_len
+                if extra > 0:
+                    cache.crop(-extra)
         return torch.stack(new_tokens, dim=1).cpu()
 
     def _outputs(self, batch: PreparedBatch, tokens: torch.Tensor) -> list[GenerationOutput]:
+        """Decoded answers; `n_new_tokens` counts the generated tokens up to and including the first EOS."""
         import torch
 
         eos = torch.tensor(self._eos_ids())

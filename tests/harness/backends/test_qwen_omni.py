@@ -105,7 +105,8 @@ def test_audio_track_of_a_video_is_not_used(omni_backend, tmp_path: Path):
 
 def test_system_prompt_override_and_sample_system_turn(tiny_omni_path: Path, omni_backend):
     custom = QwenOmniBackend(str(tiny_omni_path), system_prompt="Be brief.")
-    assert custom.prepare([make_sample("a", "hi")]).prompt_texts[0].startswith("<|im_start|>system\nBe brief.<|im_end|>")
+    prompt = custom.prepare([make_sample("a", "hi")]).prompt_texts[0]
+    assert prompt.startswith("<|im_start|>system\nBe brief.<|im_end|>")
     own = omni_backend.prepare([make_sample("b", "hi", system="You are a pirate.")]).prompt_texts[0]
     assert own.startswith("<|im_start|>system\nYou are a pirate.<|im_end|>") and QWEN_OMNI_SYSTEM_PROMPT not in own
 
