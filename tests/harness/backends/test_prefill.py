@@ -35,9 +35,12 @@ def test_layer_convention_matches_output_hidden_states(backend_and_samples):
     assert len(reference.hidden_states) == backend.num_layers + 1
     for layer in layers[:-1]:  # hidden_states[L + 1] is the output of layers[L]; EMBED is index 0
         assert torch.equal(ours[layer], reference.hidden_states[layer + 1].float()), layer
-    # the last entry of output_hidden_states has the final norm applied, so it is not layers[-1]'s raw output
+    # transformers' last entry has the final norm applied: it is norm(layers[-1] output), not the raw output
     last = backend.num_layers - 1
-    assert ours[last].shape == reference.hidden_states[-1].shape
+    assert not torch.equal(ours[last], reference.hidden_states[-1].float())
+    final_norm = backend._language_model().norm
+    with torch.no_grad():
+        torch.testing.assert_close(final_norm(ours[last]), reference.hidden_states[-1].float())
 
 
 def test_last_and_mean_read_outs(backend_and_samples):
