@@ -29,6 +29,7 @@ class DefenseContext:
     """What the runner gives a defense at setup time."""
 
     cache_dir: Path
+    model_name: str = ""  # the model as the user named it (alias, hub id or path), for manifests and messages
     seed: int = 0
     # Resolves a task selector such as "organism-safety:calibration" to samples, so calibration data comes
     # through the task registry like everything else.

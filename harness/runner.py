@@ -220,7 +220,7 @@ def _generate(spec: RunSpec, options: RunOptions, registries: Registries, contex
     defense = defense_class(registries, spec.defense)(**spec.defense_params)
     t0 = time.perf_counter()
     defense.setup(backend, DefenseContext(
-        cache_dir=options.cache_dir / "defenses", seed=spec.seed,
+        cache_dir=options.cache_dir / "defenses", model_name=spec.model, seed=spec.seed,
         load_samples=resolve_samples_loader(registries, context), show_progress=options.show_progress,
     ))
     setup_s = time.perf_counter() - t0
