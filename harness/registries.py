@@ -26,6 +26,8 @@ BUILTIN_DEFENSES = MappingProxyType({
 })
 BUILTIN_JUDGES = MappingProxyType({
     "keyword": "judges.keyword:KeywordJudge",
+    "llm": "judges.llm:LLMJudge",
+    "classifier": "judges.classifier:ClassifierJudge",
 })
 BUILTIN_BACKENDS = MappingProxyType({
     "hf-text": "harness.backends.hf_text:HFTextBackend",
