@@ -123,12 +123,12 @@ class ChatClient:
         openai = self._openai
         transport_failures = parse_failures = attempts = 0
         while True:
-            reason = self.budget.exceeded(self.usage)
-            if reason:
-                raise JudgeBudgetExceeded(reason)
             attempts += 1
             retry_after: float | None = None
             async with self._sem:
+                reason = self.budget.exceeded(self.usage)  # checked with a slot held: waiting calls see the count
+                if reason:
+                    raise JudgeBudgetExceeded(reason)
                 self.usage.requests += 1
                 try:
                     resp = await self._client.chat.completions.create(

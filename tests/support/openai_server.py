@@ -45,6 +45,7 @@ class FaultPlan:
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     retry_after: str = "0.05"  # value of the Retry-After header sent with 429
     timeout_delay: float = 1.0  # how long a `timeout` fault sleeps before answering
+    first_attempts_fail: int = 0  # the first N attempts of every prompt get a fault (e.g. one 429, then OK)
 
     def _unit(self, *parts: object) -> float:
         h = hashlib.sha256("|".join(str(p) for p in (self.seed, *parts)).encode()).digest()
@@ -57,7 +58,7 @@ class FaultPlan:
         if not self.fault_kinds:
             return None
         pick = self.fault_kinds[int(self._unit("kind", prompt_key, attempt) * len(self.fault_kinds))]
-        if self.is_permanent(prompt_key):
+        if self.is_permanent(prompt_key) or attempt < self.first_attempts_fail:
             return pick
         return pick if self._unit("fault", prompt_key, attempt) < self.fault_rate else None
 
@@ -68,6 +69,8 @@ class ServerStats:
     faults: dict[str, int] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)  # prompt key -> requests seen
     ok_prompts: set[str] = field(default_factory=set)
+    arrivals: dict[str, list[float]] = field(default_factory=dict)  # prompt key -> monotonic arrival times
+    authorization: set[str] = field(default_factory=set)  # Authorization headers seen
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -120,11 +123,14 @@ class OpenAIStubServer:
         self.stop()
 
     # -- request handling --------------------------------------------------------------------------------------
-    def _begin(self, body: dict[str, Any]) -> tuple[str, str | None]:
+    def _begin(self, body: dict[str, Any], authorization: str | None) -> tuple[str, str | None]:
         """Count the request and decide its fault now, so the counts are final when the client has its answer."""
-        key = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
+        key = prompt_key(body.get("messages"))
         with self._lock:
             self.stats.requests += 1
+            self.stats.arrivals.setdefault(key, []).append(time.monotonic())
+            if authorization:
+                self.stats.authorization.add(authorization)
             attempt = self.stats.attempts.get(key, 0)
             self.stats.attempts[key] = attempt + 1
             self.stats.in_flight += 1
@@ -146,6 +152,11 @@ class OpenAIStubServer:
         text = json.dumps(body.get("messages"))
         m = ANSWER_MARK.search(text)
         return m.group(1) if m else self.default_answer
+
+
+def prompt_key(messages: Any) -> str:
+    """How the server identifies a prompt (the same messages -> the same key, whatever the request order)."""
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class _Server(ThreadingHTTPServer):
@@ -175,11 +186,11 @@ def _handler_for(server: OpenAIStubServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 (http.server naming)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
-            if not self.path.rstrip("/").endswith("/chat/completions"):
+            if self.path.rstrip("/") != "/v1/chat/completions":
                 self._send(404, b'{"error": {"message": "not found"}}')
                 return
             body = json.loads(raw)
-            key, fault = server._begin(body)
+            key, fault = server._begin(body, self.headers.get("Authorization"))
             try:
                 if fault == "timeout":
                     time.sleep(server.plan.timeout_delay)
