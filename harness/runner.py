@@ -42,7 +42,7 @@ class RunOptions:
     batch_size: int = 8
     device: str = "cpu"
     show_progress: bool = True
-    judge_batch_size: int = 64
+    judge_batch_size: int = 0  # items per judge.score call; 0 = the judge's preferred size, else 64
     check_media: bool = True
     echo: Callable[[str], None] = print
 
@@ -262,7 +262,7 @@ def score_run(store: RunStore, samples: Sequence[Sample], judge: Any, options: R
     generations = store.generations()
     have = store.verdicts(judge.id).get(judge.id, {})
     todo = [JudgeItem(s, generations[s.id]) for s in samples if s.id in generations and s.id not in have]
-    batch = max(options.judge_batch_size, judge.preferred_batch_size)
+    batch = options.judge_batch_size or judge.preferred_batch_size or 64
     before = judge.usage()
     try:
         for start in range(0, len(todo), batch):
