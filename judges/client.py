@@ -106,6 +106,7 @@ class ChatClient:
         self._openai = openai
         self._client = openai.AsyncOpenAI(base_url=base_url or None, api_key=api_key, timeout=timeout_s,
                                           max_retries=0)
+        self._httpx = _httpx_module(self._client)
         self.model = model
         self.temperature = temperature
         self.policy = policy
@@ -131,10 +132,14 @@ class ChatClient:
                     raise JudgeBudgetExceeded(reason)
                 self.usage.requests += 1
                 try:
-                    resp = await self._client.chat.completions.create(
-                        model=self.model, messages=list(messages), temperature=self.temperature,  # type: ignore[arg-type]
-                        max_tokens=max_tokens)
-                    content, pt, ct = _extract(resp)
+                    # `post` with a plain body (the openai client's documented way to call any endpoint) skips the
+                    # typed-params transform and model construction, ~2 ms of CPU per call that would otherwise cap
+                    # throughput at high concurrency; status errors, timeouts and retries behave the same.
+                    resp = await self._client.post(
+                        "/chat/completions", cast_to=self._httpx.Response,
+                        body={"model": self.model, "messages": list(messages), "temperature": self.temperature,
+                              "max_tokens": max_tokens})
+                    content, pt, ct = _extract(resp.json())
                 except openai.APIStatusError as exc:
                     status = exc.status_code
                     if status in ABORT_STATUS:
@@ -184,17 +189,30 @@ class ChatClient:
             await asyncio.sleep(delay)
 
 
-def _extract(resp: Any) -> tuple[str, int, int]:
-    """Content and token counts of a completion; a response without a text answer is malformed."""
+def _httpx_module(client: Any) -> Any:
+    """The HTTP library the installed openai client is built on (httpx, or httpx2 in newer releases)."""
+    import importlib
+
+    for cls in type(client._client).__mro__:
+        if cls.__name__ == "AsyncClient" and not cls.__module__.startswith("openai"):
+            return importlib.import_module(cls.__module__.split(".")[0])
+    raise RuntimeError("cannot tell which HTTP library the openai client uses")
+
+
+def _extract(data: Any) -> tuple[str, int, int]:
+    """Content and token counts of a chat-completion JSON body; one without a text answer is malformed."""
     try:
-        content = resp.choices[0].message.content
-    except (AttributeError, IndexError, TypeError, KeyError):
+        content = data["choices"][0]["message"]["content"]
+    except (IndexError, TypeError, KeyError):
         raise _Malformed("no choices[0].message.content") from None
     if not isinstance(content, str) or not content.strip():
         raise _Malformed("empty answer")
-    usage = getattr(resp, "usage", None)
-    pt = int(getattr(usage, "prompt_tokens", 0) or 0)
-    ct = int(getattr(usage, "completion_tokens", 0) or 0)
+    usage = data.get("usage") if isinstance(data, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    try:
+        pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    except (TypeError, ValueError):
+        pt = ct = 0
     return content, pt, ct
 
 

@@ -189,10 +189,9 @@ class LLMJudge(Judge):
         if missing:
             outcomes.update(self._loop.run(lambda: self._call_all(missing)))
 
-        verdicts = []
-        for idx, (it, plan) in enumerate(zip(items, plans)):
-            verdicts.append(self._verdict(it, plan, item_calls[idx], outcomes, presolved.get(idx)))
-        return verdicts
+        judge_id = self.id  # hashed once per batch, not per verdict
+        return [self._verdict(judge_id, it, plan, item_calls[idx], outcomes, presolved.get(idx))
+                for idx, (it, plan) in enumerate(zip(items, plans))]
 
     async def _call_all(self, calls: Sequence[_Call]) -> dict[str, Answer | CallFailed]:
         import asyncio
@@ -234,11 +233,11 @@ class LLMJudge(Judge):
                             template_hash=self.templates.hashes[call.template])
         return answer
 
-    def _verdict(self, item: JudgeItem, plan: str, calls: list[_Call],
+    def _verdict(self, judge_id: str, item: JudgeItem, plan: str, calls: list[_Call],
                  outcomes: dict[str, Answer | CachedAnswer | CallFailed], presolved: Parsed | None) -> Verdict:
         p: LLMParams = self.params
         if presolved is not None:
-            return Verdict(sample_id=item.sample.id, judge=self.id, label="safe",
+            return Verdict(sample_id=item.sample.id, judge=judge_id, label="safe",
                            raw=f"exact option match: {exact_option_letter(item.generation.response)}",
                            judge_model=p.model, template_hash=self.templates.hashes["mcq"],
                            detail={"template": plan, **presolved.detail})
@@ -265,7 +264,7 @@ class LLMJudge(Judge):
         else:
             raw = json.dumps(raws, ensure_ascii=False, sort_keys=True)
             thash = content_hash({c.template: self.templates.hashes[c.template] for c in calls}, 12)
-        return Verdict(sample_id=item.sample.id, judge=self.id, label=label, raw=raw, judge_model=p.model,
+        return Verdict(sample_id=item.sample.id, judge=judge_id, label=label, raw=raw, judge_model=p.model,
                        template_hash=thash, detail=detail)
 
     def close(self) -> None:

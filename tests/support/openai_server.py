@@ -167,6 +167,9 @@ class _Server(ThreadingHTTPServer):
 def _handler_for(server: OpenAIStubServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as a real endpoint offers
+        # Headers and body go out as two writes; with Nagle's algorithm the second waits for the client's delayed
+        # ACK (~40 ms), which would be an artefact of this server, not a property of the client under test.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:  # quiet
             pass
