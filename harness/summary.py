@@ -23,6 +23,7 @@ A Rate is {"k", "n", "value", "low", "high"} (value and bounds null when n == 0)
 from every denominator and reported in `unknown`.
 
 Fields added later (backward-compatible: readers must accept their absence):
+- `rows[].unknown_rate`: Rate, unknown verdicts / all verdicts of the row (how often the judge could not decide).
 - `rows[].accuracy`: Rate | null. Utility rows: k = verdicts with `detail.correct == true`, n = verdicts that
   carry a boolean `detail.correct` (an MCQ-grading judge); null for other rows or when no verdict grades.
 - `rows[].mean_score`: {"mean", "n"} | null. Mean of numeric `detail.score` (StrongREJECT rubric in [0, 1],
@@ -96,6 +97,7 @@ def summarise(
                 "asr": asr(counts).to_dict() if label == "harmful" else None,
                 "rsr": rsr(counts).to_dict() if label == "harmful" else None,
                 "benign_acceptance": benign_acceptance(counts).to_dict() if label != "harmful" else None,
+                "unknown_rate": wilson(counts.unknown, counts.total).to_dict(),
                 "accuracy": _accuracy(judged_verdicts) if label == "utility" else None,
                 "mean_score": _mean_score(judged_verdicts),
             })

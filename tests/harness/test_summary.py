@@ -32,6 +32,7 @@ def test_accuracy_mean_score_and_settings():
     rows = {r["label"]: r for r in summary["rows"]}
     acc = rows["utility"]["accuracy"]
     assert (acc["k"], acc["n"]) == (2, 3) and rows["utility"]["unknown"] == 1 and rows["utility"]["missing"] == 1
+    assert (rows["utility"]["unknown_rate"]["k"], rows["utility"]["unknown_rate"]["n"]) == (1, 4)
     assert rows["harmful"]["accuracy"] is None and rows["utility"]["mean_score"] is None
     assert rows["harmful"]["mean_score"] == {"mean": (0.75 + 0.25 + 0.0) / 3, "n": 3}
     assert rows["harmful"]["asr"]["k"] == 1 and rows["harmful"]["rsr"]["k"] == 2
