@@ -91,7 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         registries, context,
         model=args.model, model_revision=args.revision, backend=args.backend, tasks=parse_task_list(args.tasks),
         defense=args.defense, defense_params=_params(args.defense_param, args.defense_config, "defense"),
-        judge=args.judge, judge_params={**_params(args.judge_param, None, "judge"), **judges_cli.endpoint_params(args)},
+        judge=args.judge,
+        judge_params={**_params(args.judge_param, None, "judge"), **judges_cli.endpoint_params(args)},
         limit=args.limit, seed=args.seed, generation=GenerationConfig(max_new_tokens=args.max_new_tokens),
         dtype=args.dtype, system_prompt=args.system_prompt,
     )

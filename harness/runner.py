@@ -255,7 +255,6 @@ def _generate(spec: RunSpec, options: RunOptions, registries: Registries, contex
 def score_run(store: RunStore, samples: Sequence[Sample], judge: Any, options: RunOptions) -> int:
     """Judge every generated sample that has no verdict from this judge yet; returns how many were judged."""
     from judges.base import JudgeItem
-
     from judges.usage import record_session
 
     judge.use_cache_dir(options.cache_dir)
@@ -282,14 +281,19 @@ def write_summary(store: RunStore, spec: RunSpec, samples: Sequence[Sample], *, 
                   metric_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     previous = store.read_json("summary.json") or {}
     all_judges = {**(previous.get("judges") or {}), **judges}
-    # Settings chosen earlier (e.g. `harness score --osb-lambda`) stay until changed again.
-    earlier = previous.get("metric_settings") or {}
-    settings = {**{k: v for k, v in earlier.items() if k not in ("notes", "defaulted", *earlier.get("defaulted", ()))},
-                **{k: v for k, v in (metric_settings or {}).items() if v is not None}}
     summary = summarise(spec, samples, store.generations(), store.verdicts(), all_judges, default_judge, notes,
-                        metric_settings=settings)
+                        metric_settings=_carry_settings(previous.get("metric_settings"), metric_settings))
     store.write_json("summary.json", summary)
     return summary
+
+
+def _carry_settings(earlier: dict[str, Any] | None, given: dict[str, Any] | None) -> dict[str, Any]:
+    """Metric settings a user chose earlier (e.g. `harness score --osb-lambda`) stay until changed again;
+    defaults are not carried, so they stay labelled as defaults."""
+    earlier = earlier or {}
+    skip = {"notes", "defaulted", *earlier.get("defaulted", ())}
+    return {**{k: v for k, v in earlier.items() if k not in skip},
+            **{k: v for k, v in (given or {}).items() if v is not None}}
 
 
 def _run_info(spec: RunSpec, options: RunOptions, backend: Any, defense: Any, timing: dict[str, Any],

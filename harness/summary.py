@@ -139,7 +139,8 @@ def resolve_metric_settings(given: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _accuracy(verdicts: Sequence[Verdict]) -> dict[str, Any] | None:
-    graded = [v.detail["correct"] for v in verdicts if v.label != "unknown" and isinstance(v.detail.get("correct"), bool)]
+    graded = [v.detail["correct"] for v in verdicts
+              if v.label != "unknown" and isinstance(v.detail.get("correct"), bool)]
     return wilson(sum(graded), len(graded)).to_dict() if graded else None
 
 
@@ -178,7 +179,8 @@ def _format_osb(block: Mapping[str, Any], settings: Mapping[str, Any]) -> list[s
 
     boot = block.get("bootstrap") or {}
     ci = boot.get("cmsc_ci")
-    lines = ["", f"Omni-SafetyBench (lambda={block['lambda']:g}, alpha={block['alpha']:g}; unknown {block['unknown']}):"]
+    head = f"Omni-SafetyBench (lambda={block['lambda']:g}, alpha={block['alpha']:g}; unknown {block['unknown']}):"
+    lines = ["", head]
     for sub in block["subcategories"]:
         lines.append(f"  {sub['subcategory']}: C-ASR {_pct(sub['c_asr'])}  C-RR {_pct(sub['c_rr'])}  "
                      f"understood {_pct(sub['understand_rate'])}  Safety-score {num(sub['safety_score'])}")

@@ -185,6 +185,7 @@ def _sample_from_row(sid: str, row: Mapping[str, Any]) -> Sample:
     if options:
         metadata["options"] = options
     query = str(row.get("query") or row.get("text") or "(request not provided)")
+    label = str(row.get("sample_label") or "harmful")
     return Sample(id=sid, task="agreement", config=str(row.get("config") or "labels"),
-                  messages=(user_message(query),), label=str(row.get("sample_label") or "harmful"),  # type: ignore[arg-type]
+                  messages=(user_message(query),), label=label,  # type: ignore[arg-type]
                   category=row.get("category") or None, reference=row.get("reference") or None, metadata=metadata)

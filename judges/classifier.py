@@ -153,7 +153,7 @@ class ClassifierJudge(Judge):
             t0 = time.perf_counter()
             for start in range(0, len(applicable), max(1, p.batch_size)):
                 chunk = applicable[start:start + max(1, p.batch_size)]
-                for i, res in zip(chunk, self.label_probabilities([items[i] for i in chunk])):
+                for i, res in zip(chunk, self.label_probabilities([items[i] for i in chunk]), strict=True):
                     results[i] = res
             self._seconds += time.perf_counter() - t0
             self._items += len(applicable)

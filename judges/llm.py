@@ -88,6 +88,7 @@ class LLMJudge(Judge):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p: LLMParams = self.params
+        p.api_key_env = p.api_key_env or ""  # `--judge-param api_key_env=` arrives as None (an empty YAML value)
         if not p.model:
             raise ValueError("judge llm needs a model: --judge-model NAME (or --judge-param model=NAME)")
         if p.api_key_env and not os.environ.get(p.api_key_env):
@@ -159,7 +160,7 @@ class LLMJudge(Judge):
         plans = [plan_for(it.sample) for it in items]
         item_calls: list[list[_Call]] = []
         presolved: dict[int, Parsed] = {}
-        for idx, (it, plan) in enumerate(zip(items, plans)):
+        for idx, (it, plan) in enumerate(zip(items, plans, strict=True)):
             if plan == "mcq" and p.mcq_exact_match:
                 letter, ref = exact_option_letter(it.generation.response), exact_option_letter(it.sample.reference)
                 if letter and ref:
@@ -191,7 +192,7 @@ class LLMJudge(Judge):
 
         judge_id = self.id  # hashed once per batch, not per verdict
         return [self._verdict(judge_id, it, plan, item_calls[idx], outcomes, presolved.get(idx))
-                for idx, (it, plan) in enumerate(zip(items, plans))]
+                for idx, (it, plan) in enumerate(zip(items, plans, strict=True))]
 
     async def _call_all(self, calls: Sequence[_Call]) -> dict[str, Answer | CallFailed]:
         import asyncio
@@ -207,7 +208,7 @@ class LLMJudge(Judge):
         results = await asyncio.gather(*(self._call_one(c) for c in calls), return_exceptions=True)
         out: dict[str, Answer | CallFailed] = {}
         stop: BaseException | None = None
-        for call, res in zip(calls, results):
+        for call, res in zip(calls, results, strict=True):
             if isinstance(res, (Answer, CallFailed)):
                 out[call.key] = res
             elif isinstance(res, JudgeConfigError) or (isinstance(res, JudgeBudgetExceeded) and stop is None):

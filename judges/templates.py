@@ -167,7 +167,8 @@ def template_variables(sample: Sample, generation: Generation, max_response_char
 class TemplateSet:
     """Loaded, validated templates. `override_dir` may hold files with the same names that replace ours."""
 
-    def __init__(self, override_dir: str | Path | None = None, names: Sequence[str] = (*TEMPLATES, "classifier")) -> None:
+    def __init__(self, override_dir: str | Path | None = None,
+                 names: Sequence[str] = (*TEMPLATES, "classifier")) -> None:
         import jinja2
 
         search = [str(Path(override_dir).expanduser())] if override_dir else []
