@@ -104,13 +104,18 @@ class LLMJudge(Judge):
         self._cache_dir: Path | None = None
 
     # -- identity and description --------------------------------------------------------------------------
-    def decoding(self) -> dict[str, Any]:
-        return {"temperature": self.params.temperature, "max_tokens": self.params.max_tokens}
+    def max_tokens(self, template: str) -> int:
+        return self.params.max_tokens or TEMPLATES[template].max_tokens
+
+    def decoding(self, template: str) -> dict[str, Any]:
+        """The decoding settings of one call (part of its cache key)."""
+        return {"temperature": self.params.temperature, "max_tokens": self.max_tokens(template)}
 
     def config(self) -> dict[str, Any]:
         p: LLMParams = self.params
         return {
-            "name": self.name, "model": p.model, "endpoint_kind": p.endpoint_kind, "decoding": self.decoding(),
+            "name": self.name, "model": p.model, "endpoint_kind": p.endpoint_kind, "temperature": p.temperature,
+            "max_tokens": {name: self.max_tokens(name) for name in sorted(TEMPLATES)},
             "templates": dict(sorted(self.templates.hashes.items())), "parser": PARSER_VERSION,
             "strongreject_threshold": p.strongreject_threshold, "max_response_chars": p.max_response_chars,
             "mcq_exact_match": p.mcq_exact_match,
@@ -172,7 +177,7 @@ class LLMJudge(Judge):
             for name in calls_of(plan):
                 messages = tuple(self.templates.render(name, variables))
                 key = cache_key(model=p.model, endpoint_kind=p.endpoint_kind, template=name,
-                                template_hash=self.templates.hashes[name], decoding=self.decoding(),
+                                template_hash=self.templates.hashes[name], decoding=self.decoding(name),
                                 messages=messages, response=it.generation.response)
                 calls.append(_Call(name, messages, key))
             item_calls.append(calls)
@@ -222,9 +227,8 @@ class LLMJudge(Judge):
     async def _call_one(self, call: _Call) -> Answer | CallFailed:
         assert self._client is not None
         spec = TEMPLATES[call.template]
-        max_tokens = self.params.max_tokens or spec.max_tokens
         try:
-            answer = await self._client.complete(call.messages, max_tokens=max_tokens,
+            answer = await self._client.complete(call.messages, max_tokens=self.max_tokens(call.template),
                                                  valid=lambda raw: spec.parse(raw) is not None)
         except CallFailed as failed:
             return failed
