@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import config
+from judges import cli as judges_cli
 
 
 class CLIError(Exception):
@@ -58,6 +59,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated tasks; `task:cfg1,cfg2` picks configurations; `;` separates such tasks")
     p.add_argument("--judge", default=config.DEFAULT_JUDGE, help="judge name")
     p.add_argument("--judge-param", action="append", metavar="KEY=VALUE", help="judge parameter (repeatable)")
+    judges_cli.add_endpoint_options(p)
     p.add_argument("--limit", type=int, default=None, help="at most N samples per task x configuration x label")
     p.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE)
     p.add_argument("--max-new-tokens", type=int, default=config.DEFAULT_MAX_NEW_TOKENS)
@@ -89,7 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         registries, context,
         model=args.model, model_revision=args.revision, backend=args.backend, tasks=parse_task_list(args.tasks),
         defense=args.defense, defense_params=_params(args.defense_param, args.defense_config, "defense"),
-        judge=args.judge, judge_params=_params(args.judge_param, None, "judge"),
+        judge=args.judge,
+        judge_params={**_params(args.judge_param, None, "judge"), **judges_cli.endpoint_params(args)},
         limit=args.limit, seed=args.seed, generation=GenerationConfig(max_new_tokens=args.max_new_tokens),
         dtype=args.dtype, system_prompt=args.system_prompt,
     )
@@ -165,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_list_parser(sub)
     add_leaderboard_parser(sub)
+    judges_cli.add_parsers(sub)  # score, compare, judge-agreement
     return parser
 
 
@@ -178,11 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness.registry import UnknownNameError
     from harness.runner import MediaProblemsError
     from harness.store import RunLockedError
+    from judges.base import JudgeBudgetExceeded, JudgeConfigError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError, ValueError) as exc:
+    except (CLIError, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError, ValueError,
+            JudgeBudgetExceeded, JudgeConfigError) as exc:
         if os.environ.get("HARNESS_DEBUG"):
             raise
         print(f"harness: error: {exc}", file=sys.stderr)

@@ -27,6 +27,8 @@ BUILTIN_DEFENSES = MappingProxyType({
 })
 BUILTIN_JUDGES = MappingProxyType({
     "keyword": "judges.keyword:KeywordJudge",
+    "llm": "judges.llm:LLMJudge",
+    "classifier": "judges.classifier:ClassifierJudge",
 })
 BUILTIN_BACKENDS = MappingProxyType(dict(_BACKENDS))
 KINDS = ("tasks", "defenses", "judges", "backends")

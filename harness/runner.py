@@ -42,7 +42,7 @@ class RunOptions:
     batch_size: int = 8
     device: str = "cpu"
     show_progress: bool = True
-    judge_batch_size: int = 64
+    judge_batch_size: int = 0  # items per judge.score call; 0 = the judge's preferred size, else 64
     check_media: bool = True
     echo: Callable[[str], None] = print
 
@@ -256,26 +256,45 @@ def _generate(spec: RunSpec, options: RunOptions, registries: Registries, contex
 def score_run(store: RunStore, samples: Sequence[Sample], judge: Any, options: RunOptions) -> int:
     """Judge every generated sample that has no verdict from this judge yet; returns how many were judged."""
     from judges.base import JudgeItem
+    from judges.usage import record_session
 
+    judge.use_cache_dir(options.cache_dir)
     generations = store.generations()
     have = store.verdicts(judge.id).get(judge.id, {})
     todo = [JudgeItem(s, generations[s.id]) for s in samples if s.id in generations and s.id not in have]
-    for start in range(0, len(todo), options.judge_batch_size):
-        chunk = todo[start:start + options.judge_batch_size]
-        verdicts = judge.score(chunk)
-        if len(verdicts) != len(chunk):
-            raise RuntimeError(f"judge {judge.id} returned {len(verdicts)} verdicts for {len(chunk)} items")
-        store.append_verdicts(verdicts)
+    batch = options.judge_batch_size or judge.preferred_batch_size or 64
+    before = judge.usage()
+    try:
+        for start in range(0, len(todo), batch):
+            chunk = todo[start:start + batch]
+            verdicts = judge.score(chunk)
+            if len(verdicts) != len(chunk):
+                raise RuntimeError(f"judge {judge.id} returned {len(verdicts)} verdicts for {len(chunk)} items")
+            store.append_verdicts(verdicts)
+    finally:
+        if todo:  # calls, tokens and cost go to judge_usage.json, also when the judge stopped early
+            record_session(store, judge.id, before, judge.usage(), items=len(todo))
     return len(todo)
 
 
 def write_summary(store: RunStore, spec: RunSpec, samples: Sequence[Sample], *, default_judge: str,
-                  judges: dict[str, Any], notes: Sequence[str]) -> dict[str, Any]:
+                  judges: dict[str, Any], notes: Sequence[str],
+                  metric_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     previous = store.read_json("summary.json") or {}
     all_judges = {**(previous.get("judges") or {}), **judges}
-    summary = summarise(spec, samples, store.generations(), store.verdicts(), all_judges, default_judge, notes)
+    summary = summarise(spec, samples, store.generations(), store.verdicts(), all_judges, default_judge, notes,
+                        metric_settings=_carry_settings(previous.get("metric_settings"), metric_settings))
     store.write_json("summary.json", summary)
     return summary
+
+
+def _carry_settings(earlier: dict[str, Any] | None, given: dict[str, Any] | None) -> dict[str, Any]:
+    """Metric settings a user chose earlier (e.g. `harness score --osb-lambda`) stay until changed again;
+    defaults are not carried, so they stay labelled as defaults."""
+    earlier = earlier or {}
+    skip = {"notes", "defaulted", *earlier.get("defaulted", ())}
+    return {**{k: v for k, v in earlier.items() if k not in skip},
+            **{k: v for k, v in (given or {}).items() if v is not None}}
 
 
 def _run_info(spec: RunSpec, options: RunOptions, backend: Any, defense: Any, timing: dict[str, Any],

@@ -2,6 +2,13 @@
 
 Verdict labels are `unsafe | safe | refusal | unknown`. A judge never maps a failure to a label: what it
 cannot decide is `unknown` (shared/spec/omnisteer.md defects D1, D9, D10).
+
+Optional hooks with no-op defaults, so the runner never special-cases a judge:
+- `use_cache_dir(path)`: the run's cache directory (the LLM judge keeps its answer cache there);
+- `usage()`: calls, tokens and cost of this judge object so far (written to the run's `judge_usage.json`);
+- `preferred_batch_size`: how many items the judge wants per `score` call (concurrent judges want many).
+A judge that must stop early raises `JudgeBudgetExceeded` (budget used up) or `JudgeConfigError` (the endpoint
+rejects the configuration); verdicts of earlier batches stay valid.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import abc
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.records import Generation, Sample, Verdict, content_hash
@@ -20,6 +28,14 @@ from harness.registry import UnknownNameError
 class JudgeItem:
     sample: Sample
     generation: Generation
+
+
+class JudgeBudgetExceeded(RuntimeError):
+    """The judge's call or token budget is used up; nothing more is judged in this session."""
+
+
+class JudgeConfigError(RuntimeError):
+    """The judge endpoint rejects the configuration (authentication, unknown model, wrong URL)."""
 
 
 @dataclass
@@ -54,6 +70,18 @@ class Judge(abc.ABC):
 
     def close(self) -> None:
         """Release clients or models."""
+
+    def use_cache_dir(self, path: Path) -> None:
+        """Called by the runner before scoring with the run's cache directory; default: ignored."""
+
+    def usage(self) -> dict[str, Any]:
+        """Accounting of this judge object so far (calls, tokens, cost); empty when there is nothing to count."""
+        return {}
+
+    @property
+    def preferred_batch_size(self) -> int:
+        """Items per `score` call this judge works best with; 0 = no preference."""
+        return 0
 
     def describe(self) -> Mapping[str, Any]:
         return {"id": self.id, **self.config()}
