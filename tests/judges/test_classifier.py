@@ -1,8 +1,4 @@
-"""The classifier judge on a tiny random causal LM, saved and reloaded locally (no network).
-
-The model is built here (Qwen2 architecture, byte-level BPE tokenizer trained with `tokenizers`, chat template)
-because `harness.tiny_models` had not landed on main when this was written; it can move there.
-"""
+"""The classifier judge on a tiny random causal LM, saved and reloaded locally (no network)."""
 
 import pytest
 
@@ -10,36 +6,10 @@ from harness.registries import default_registries
 from judges.classifier import ClassifierJudge
 from tests.support.judging import make_item
 
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
 @pytest.fixture(scope="module")
-def tiny_classifier(tmp_path_factory):
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = ["safe unsafe yes no Agent User conversation assessment categories crimes weapons"] * 4
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    fast.chat_template = CHAT_TEMPLATE
-    config = Qwen2Config(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096)
-    path = tmp_path_factory.mktemp("tiny-classifier")
-    state = torch.random.get_rng_state()
-    torch.manual_seed(0)
-    try:
-        AutoModelForCausalLM.from_config(config).save_pretrained(path)
-    finally:
-        torch.random.set_rng_state(state)
-    fast.save_pretrained(path)
-    return str(path)
+def tiny_classifier(tiny_text_path):
+    """The tiny random Qwen2 text model (saved and reloaded locally) stands in for a LlamaGuard-style judge."""
+    return str(tiny_text_path)
 
 
 def items():
@@ -94,7 +64,8 @@ def test_chat_prompt_mode_and_refusal_classifier_setup(tiny_classifier):
     assert [v.label == "unknown" for v in verdicts] == [True, True, False, True]
     assert verdicts[2].label in {"refusal", "safe"}
     text = judge.prompt_text(items()[2])
-    assert text.startswith("<|im_start|>user\n") and "<|im_start|>assistant\nBread needs" in text
+    # The model's own chat template (here Qwen2.5's, which adds its default system turn) frames the exchange.
+    assert "<|im_start|>user\n" in text and "<|im_start|>assistant\nBread needs" in text
 
 
 def test_identity_and_validation(tiny_classifier):
