@@ -145,8 +145,10 @@ def _encode_video(path: str, text_frame, params: VideoParams) -> None:
     import numpy as np
 
     text_rgb = np.asarray(text_frame.convert("RGB"))
-    blank = np.full_like(text_rgb, 255)
-    frames = [blank] * params.lead_frames + [text_rgb] * params.text_frames + [blank] * params.tail_frames
+    # Two distinct pictures, converted to the codec's pixel format once and sent with increasing timestamps.
+    text = av.VideoFrame.from_ndarray(text_rgb, format="rgb24").reformat(format=params.pix_fmt)
+    blank = av.VideoFrame.from_ndarray(np.full_like(text_rgb, 255), format="rgb24").reformat(format=params.pix_fmt)
+    frames = [blank] * params.lead_frames + [text] * params.text_frames + [blank] * params.tail_frames
     with av.open(path, "w", format="mp4") as container:
         stream = container.add_stream(params.codec, rate=params.fps)
         stream.width, stream.height = text_rgb.shape[1], text_rgb.shape[0]
@@ -154,8 +156,7 @@ def _encode_video(path: str, text_frame, params: VideoParams) -> None:
         stream.codec_context.time_base = Fraction(1, params.fps)
         stream.thread_count = 1  # one thread: identical bytes on every run
         stream.options = {"qscale": str(params.qscale)}
-        for i, arr in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+        for i, frame in enumerate(frames):
             frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)

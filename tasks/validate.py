@@ -64,6 +64,9 @@ def _video(path: Path) -> str | None:
     import av
 
     with av.open(str(path)) as container:
+        fmt = container.format.name
+        if fmt.endswith("_pipe") or fmt == "image2":  # FFmpeg decodes a still image as a one-frame "video"
+            return f"a still image ({fmt}), not a video"
         if not container.streams.video:
             return "no video stream"
         for _frame in container.decode(video=0):
