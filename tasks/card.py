@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from harness.records import SAMPLE_LABELS
@@ -23,7 +24,7 @@ from harness.records import SAMPLE_LABELS
 JUDGE_TEMPLATES: tuple[str, ...] = (
     "safety", "safety_query", "over_refusal", "mcq", "omni_safetybench", "strongreject", "video_rubric",
 )
-DEFAULT_JUDGE_TEMPLATE: Mapping[str, str] = {"harmful": "safety", "benign": "over_refusal", "utility": "mcq"}
+DEFAULT_JUDGE_TEMPLATE = MappingProxyType({"harmful": "safety", "benign": "over_refusal", "utility": "mcq"})
 METRICS: tuple[str, ...] = (
     "rsr", "asr", "bar", "combined", "accuracy", "refusal_rate",
     "understand_rate", "c_asr", "c_rr", "safety_score", "cmsc",
@@ -281,7 +282,8 @@ def _fields(value: Any, at: _At) -> tuple[dict[str, FieldSpec], dict[str, str]]:
     if isinstance(meta_raw, (list, tuple)):  # a trailing `?` marks a column that may be absent
         meta = {c.rstrip("?"): c for c in _str_list(meta_raw, at / "metadata")}
     elif meta_raw is not None:
-        meta = {k: _str(v, at / "metadata" / k) for k, v in _mapping(meta_raw, at / "metadata").items()}  # type: ignore[misc]
+        meta = {k: _str(v, at / "metadata" / k)  # type: ignore[misc]
+                for k, v in _mapping(meta_raw, at / "metadata").items()}
     return fields, meta
 
 

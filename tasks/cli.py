@@ -134,7 +134,9 @@ def _add_tasks_parser(sub: argparse._SubParsersAction) -> None:
     tsub = p.add_subparsers(dest="action", required=True)
     c = tsub.add_parser("check", allow_abbrev=False,
                         help="validate cards, data and every media file without loading a model")
-    c.add_argument("names", nargs="+", metavar="NAME", help="task selectors, e.g. advbench-omni or vlguard:safe_safe")
+    c.add_argument("names", nargs="*", metavar="NAME",
+                   help="task selectors, e.g. advbench-omni or vlguard:safe_safe (default: every card; cards whose "
+                        "data are not present get the schema check only)")
     c.add_argument("--limit", type=int, default=None, help="check at most N samples per configuration x label")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--show", type=int, default=20, help="problems shown per task (all are counted)")
@@ -154,14 +156,18 @@ def _add_tasks_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_tasks_check(args: argparse.Namespace) -> int:
     from harness.registries import default_registries
-    from tasks.check import check_task
+    from tasks.check import check_all_cards, check_task
 
     registries = default_registries(args.include_path)
     context = _context(args)
-    results = [check_task(registries, name, context, limit=args.limit, seed=args.seed) for name in args.names]
+    if args.names:
+        results = [check_task(registries, name, context, limit=args.limit, seed=args.seed) for name in args.names]
+    else:
+        results = check_all_cards(registries, context, limit=args.limit, seed=args.seed)
     if args.json:
-        print(json.dumps([{"task": r.selector, "ok": r.ok, "samples": r.n_samples, "media": r.n_media,
-                           "error": r.error, "problems": r.problems, "notes": r.notes} for r in results], indent=2))
+        print(json.dumps([{"task": r.selector, "ok": r.ok, "schema_only": r.schema_only, "samples": r.n_samples,
+                           "media": r.n_media, "error": r.error, "problems": r.problems, "notes": r.notes}
+                          for r in results], indent=2))
     else:
         for r in results:
             print(r.format(args.show))

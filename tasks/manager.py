@@ -69,7 +69,10 @@ class TaskManager:
 
         files = self.card_files()
         for cf in files:
-            cls = card_task_class(cf.card) if cf.card else broken_task_class(cf.name, cf.error)  # type: ignore[arg-type]
+            if cf.card is not None:
+                cls: type = card_task_class(cf.card)
+            else:
+                cls = broken_task_class(cf.name, cf.error)  # type: ignore[arg-type]
             if cf.name in registry:
                 raise CardError(f"card file {cf.path}", f"task name {cf.name!r} is already registered "
                                                         f"({registry.origin(cf.name)}); rename the card")

@@ -15,11 +15,13 @@ import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from tasks.card import Card, CardError, ConfigSpec, TaskDataError
 
-EXTENSION_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+EXTENSION_BUILDERS = MappingProxyType({".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json",
+                                       ".parquet": "parquet"})
 
 
 def find_root(card: Card, data_root: Path | None) -> Path | None:

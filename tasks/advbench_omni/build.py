@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from tasks.advbench_omni.behaviours import Behaviour
@@ -51,8 +52,8 @@ from tasks.render import (
 )
 
 BUILD_SCHEMA = "advbench-omni.build/1"
-REWRITE_KIND = {"t2i": "vision", "t2v": "vision", "a2i": "vision", "a2v": "vision", "t2a": "audio",
-                "t2ia": "vision_audio", "t2va": "vision_audio"}
+REWRITE_KIND = MappingProxyType({"t2i": "vision", "t2v": "vision", "a2i": "vision", "a2v": "vision", "t2a": "audio",
+                "t2ia": "vision_audio", "t2va": "vision_audio"})
 
 
 @dataclass

@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from tasks.card import TaskDataError
 from tasks.items import Item, LoadContext
 
-METADATA_FIELDS = {"Question": "question", "Changed Question": "changed_question", "Key Phrase": "key_phrase",
-                   "Phrase Type": "phrase_type"}
+METADATA_FIELDS = MappingProxyType({"Question": "question", "Changed Question": "changed_question",
+                                    "Key Phrase": "key_phrase",
+                   "Phrase Type": "phrase_type"})
 
 
 def _question_files(lc: LoadContext) -> list[Path]:

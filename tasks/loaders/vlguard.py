@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from tasks.card import TaskDataError
 from tasks.items import Item, LoadContext
 
-KEYS = {"safe_unsafe": ("unsafe_instruction", True, "harmful"),
+KEYS = MappingProxyType({"safe_unsafe": ("unsafe_instruction", True, "harmful"),
         "unsafe": ("instruction", False, "harmful"),
-        "safe_safe": ("safe_instruction", True, "benign")}
+        "safe_safe": ("safe_instruction", True, "benign")})
 
 
 def load(lc: LoadContext, configs: Sequence[str]) -> list[Item]:
@@ -70,7 +71,8 @@ def load(lc: LoadContext, configs: Sequence[str]) -> list[Item]:
                 config=config, label=label, text=str(pair[key]), image=image,
                 category=str(rec["harmful_category"]) if rec.get("harmful_category") else None,
                 source_id=f"vlguard/{rec.get('id', i)}", metadata={k: v for k, v in metadata.items() if v is not None},
-                identity={"id": rec.get("id"), "key": key, "image": str(rec["image"])}, where=f"{where}.instr-resp[{j}]",
+                identity={"id": rec.get("id"), "key": key, "image": str(rec["image"])},
+                where=f"{where}.instr-resp[{j}]",
             ))
     if problems:
         raise TaskDataError(f"{lc.card.where}: records that cannot be read", tuple(problems))

@@ -13,7 +13,8 @@ from tasks.advbench_omni.layout import HARMFUL_CONFIGS
 
 NEEDS = ("harness.backends.qwen_omni", "harness.media_io")
 missing = [m for m in NEEDS if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(bool(missing), reason=f"not merged yet: {', '.join(missing)} (other engineers' modules)")
+pytestmark = pytest.mark.skipif(bool(missing),
+                                reason=f"not merged yet: {', '.join(missing)} (other engineers' modules)")
 
 
 def test_tiny_omni_runs_every_configuration(tmp_path, cache_dir, capsys):

@@ -56,7 +56,8 @@ def test_payload_left_in_text_is_reported():
     assert check_rewrite(leaky).problems == ["flag payload-in-text"]
     missing = Rewrite(kind="vision_audio", original_query="q", text_instruction="Combine them.", image_content="a")
     assert check_rewrite(missing).problems == ["flag missing-field"]
-    fine = Rewrite(kind="vision", original_query="q", text_instruction="Describe the bomb shop.", image_content="bomb s")
+    fine = Rewrite(kind="vision", original_query="q", text_instruction="Describe the bomb shop.",
+                   image_content="bomb s")
     assert check_rewrite(fine).problems == []  # whole-phrase match only
 
 

@@ -110,3 +110,14 @@ def test_limit_checks_a_seeded_subset(tmp_path, capsys):
     opts = setup(tmp_path, rows=rows, images=[f"{i}.png" for i in range(6)])
     rc, out = check(capsys, "probe", "--limit", "2", *opts)
     assert rc == 0 and "probe: 2 samples" in out
+
+
+def test_check_without_names_checks_every_card(tmp_path, capsys):
+    opts = setup(tmp_path)
+    (tmp_path / "cards" / "typo.yaml").write_text("name: typo\nversion: 1\nsource: {local: x}\nconfigurations: [a]\n"
+                                                   "feilds: {text: q}\nlabel: benign\n")
+    rc, out = check(capsys, *opts)
+    assert rc == 2
+    assert "probe: 2 samples, 2 media files checked, 0 problem(s) OK" in out
+    assert "omnibench: card OK; data not present here (schema checked only)" in out
+    assert "typo: FAILED" in out and "unknown key(s) 'feilds' (did you mean 'fields'?)" in out

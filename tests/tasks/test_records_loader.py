@@ -111,7 +111,8 @@ def test_unmapped_label_and_empty_media_are_row_problems(tmp_path, jsonl_data):
 HUB_CARD = dict(
     name="hubby", version="1",
     source={"hub": "someone/hubby", "hub_status": "confirmed", "local": "hubby", "split": "test"},
-    fields={"id": "index", "text": {"template": "{{ question }}\n{% for o in options %}{{ loop.index }}) {{ o }}\n{% endfor %}"},
+    fields={"id": "index",
+            "text": {"template": "{{ question }}\n{% for o in options %}{{ loop.index }}) {{ o }}\n{% endfor %}"},
             "image": "image", "audio": "audio", "reference": {"template": "{{ options.index(answer) }}"},
             "category": "task type"},
     label="utility",
