@@ -182,3 +182,19 @@ def test_build_cli_errors(tmp_path, capsys):
     assert "--rewriter openai needs --rewriter-model" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["build", "advbench-omni", "--sourc", "x", "--out", "y"])  # no abbreviated options (D13)
+
+
+def test_runner_selects_two_per_configuration_and_label(built, tmp_path):
+    from harness.runner import build_spec, load_samples
+    from tasks.base import parse_task_list
+
+    registries = default_registries()
+    context = TaskContext(cache_dir=tmp_path, data_root=built)
+    spec = build_spec(registries, context, model="tiny-omni", tasks=parse_task_list("advbench-omni"), limit=2)
+    assert spec.tasks[0].name == "advbench-omni" and spec.tasks[0].version == "1"
+    samples = load_samples(spec, registries, context)
+    groups = {(s.config, s.label) for s in samples}
+    assert len(samples) == 44 and groups == {(c, lab) for c in HARMFUL_CONFIGS for lab in ("harmful", "benign")}
+    assert not list(tmp_path.rglob("config.json"))  # no model built for any of this
+    spec = build_spec(registries, context, model="tiny-omni", tasks=parse_task_list("advbench-omni:joint"), limit=1)
+    assert {s.config for s in load_samples(spec, registries, context)} == {"t2ia", "t2va"}
