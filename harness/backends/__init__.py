@@ -1,4 +1,8 @@
-"""Model backends: real `transformers` models behind one contract (see `base`)."""
+"""Model backends: real `transformers` models behind one contract (see `base`).
+
+Importing this package never imports torch: the built-in backends are registered as lazy "module:Class"
+strings.
+"""
 
 from harness.backends.base import (
     EMBED,
@@ -9,8 +13,16 @@ from harness.backends.base import (
     PrefillOutput,
     PreparedBatch,
 )
+from harness.backends.detect import detect_backend
+
+BUILTIN_BACKENDS: dict[str, str] = {
+    "hf-text": "harness.backends.hf_text:HFTextBackend",
+    "qwen2.5-omni": "harness.backends.qwen_omni:QwenOmniBackend",
+    "qwen2.5-vl": "harness.backends.qwen_vl:QwenVLBackend",
+}
 
 __all__ = [
+    "BUILTIN_BACKENDS",
     "EMBED",
     "ForwardState",
     "GenerationOutput",
@@ -18,4 +30,5 @@ __all__ = [
     "ModelBackend",
     "PrefillOutput",
     "PreparedBatch",
+    "detect_backend",
 ]

@@ -8,7 +8,9 @@ positions are prompt or media tokens).
 Layer convention (shared by every defense and analysis; see shared/spec/omnisteer.md 2.1 and defect D12):
 layer ``L`` in ``0 .. num_layers-1`` is the **output** of decoder module ``layers[L]``, i.e.
 ``hidden_states[L + 1]`` in the transformers ``output_hidden_states`` convention. ``EMBED`` (-1) is the input
-of ``layers[0]``: the token embeddings after the modality encoders' features were merged in.
+of ``layers[0]``: the token embeddings after the modality encoders' features were merged in. Exception: for the
+last layer transformers returns the *final-norm* output, ``hidden_states[num_layers] = norm(layer num_layers-1)``,
+while this contract always means the raw output of ``layers[L]`` (what a forward hook on the module sees).
 
 Batches are left-padded, so the last prompt token of every row sits at position ``T - 1`` during prefill and
 every decode step has sequence length 1.

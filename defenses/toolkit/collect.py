@@ -1,0 +1,135 @@
+"""Collect hidden states of a labelled sample set through the backend's public hook API.
+
+Positions (per row, read during the prefill pass only):
+- `last`:  the last prompt token (the token that ends `<|im_start|>assistant\\n`), the read-out of the papers;
+- `mean`:  mean over real (non-pad) prompt tokens;
+- `media`: mean over image / audio / video placeholder positions (rows without media give NaN);
+- `text`:  mean over real prompt tokens that are not media placeholders.
+The slice or masked mean is taken on the model device and only [B, d] rows are copied to the CPU (defect D4).
+The forward pass stops after the deepest requested layer, since nothing later is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from harness.backends.base import ForwardState, ModelBackend
+from harness.records import Sample
+
+if TYPE_CHECKING:
+    import torch
+
+Position = Literal["last", "mean", "media", "text"]
+POSITIONS: tuple[str, ...] = ("last", "mean", "media", "text")
+
+
+class _StopForward(Exception):
+    """Raised by the deepest read-out hook to skip the remaining layers."""
+
+
+@dataclass
+class Activations:
+    """Hidden states of N samples at some layers; row i belongs to `samples[i]`."""
+
+    layers: tuple[int, ...]
+    position: str
+    samples: list[Sample]
+    states: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> [N, d] float32 (CPU)
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.samples]
+
+    def mask(self, *, label: str | None = None, modality: str | None = None, config: str | None = None,
+             where: Callable[[Sample], bool] | None = None) -> torch.Tensor:
+        import torch
+
+        keep = [(label is None or s.label == label) and (modality is None or s.modality == modality)
+                and (config is None or s.config == config) and (where is None or where(s)) for s in self.samples]
+        return torch.tensor(keep, dtype=torch.bool)
+
+    def subset(self, mask: torch.Tensor) -> Activations:
+        idx = mask.nonzero().flatten().tolist()
+        return Activations(self.layers, self.position, [self.samples[i] for i in idx],
+                           {layer: t[mask] for layer, t in self.states.items()})
+
+
+def _reduce(hidden: torch.Tensor, state: ForwardState, position: str) -> torch.Tensor:
+    import torch
+
+    if position == "last":
+        return hidden[:, -1, :].float()
+    if state.prompt_mask is None or state.media_mask is None:
+        raise RuntimeError("prompt/media masks missing in a prefill pass")
+    prompt = state.prompt_mask.to(hidden.device).bool()
+    media = state.media_mask.to(hidden.device).bool()
+    mask = {"mean": prompt, "media": prompt & media, "text": prompt & ~media}[position]
+    weights = mask.unsqueeze(-1).to(torch.float32)
+    total = (hidden.float() * weights).sum(dim=1)
+    count = weights.sum(dim=1)
+    return total / count  # rows with no such position give NaN on purpose
+
+
+def collect(
+    backend: ModelBackend,
+    samples: Sequence[Sample],
+    layers: Sequence[int],
+    *,
+    position: Position = "last",
+    batch_size: int = 8,
+    extra_hooks: dict | None = None,
+    progress: bool = False,
+    desc: str = "collecting",
+) -> Activations:
+    """Run the prompts of `samples` (prefill only) and return their states at `layers`.
+
+    `extra_hooks` (layer -> hook) are installed first, so the read-out sees their modifications: this is how
+    a defense reads states *after* its own correction (e.g. ReGap's self-rectification probe).
+    """
+    import torch
+    from tqdm import tqdm
+
+    if position not in POSITIONS:
+        raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
+    wanted = tuple(sorted(set(layers)))
+    if not wanted:
+        raise ValueError("collect needs at least one layer")
+    deepest = wanted[-1]
+    chunks: dict[int, list[torch.Tensor]] = {layer: [] for layer in wanted}
+    current: dict[int, torch.Tensor] = {}
+
+    def reader(layer: int):
+        def hook(hidden: torch.Tensor, state: ForwardState) -> None:
+            if state.phase != "prefill":
+                return None
+            current[layer] = _reduce(hidden, state, position).detach().cpu()
+            if layer == deepest:
+                raise _StopForward
+            return None
+
+        return hook
+
+    hooks: dict[int, list] = {}
+    for layer, fns in (extra_hooks or {}).items():
+        hooks.setdefault(layer, []).extend(fns if isinstance(fns, (list, tuple)) else [fns])
+    for layer in wanted:
+        hooks.setdefault(layer, []).append(reader(layer))
+
+    ordered = list(samples)
+    with backend.layer_hooks(hooks), tqdm(total=len(ordered), disable=not progress, desc=desc, unit="sample") as bar:
+        for start in range(0, len(ordered), batch_size):
+            batch = backend.prepare(ordered[start:start + batch_size])
+            current.clear()
+            try:
+                backend.prefill(batch, ())
+            except _StopForward:
+                pass
+            missing = [layer for layer in wanted if layer not in current]
+            if missing:
+                raise RuntimeError(f"no hidden states captured at layers {missing}")
+            for layer in wanted:
+                chunks[layer].append(current[layer])
+            bar.update(batch.size)
+    return Activations(wanted, position, ordered, {layer: torch.cat(chunks[layer]) for layer in wanted})
