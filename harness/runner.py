@@ -134,7 +134,7 @@ def load_samples(spec: RunSpec, registries: Registries, context: TaskContext) ->
 
 def media_problems(samples: Sequence[Sample]) -> list[str]:
     """Every missing or undecodable medium, checked once per distinct file."""
-    from harness.media_io import validate_medium
+    from harness.media_io import validate_media
 
     problems: list[str] = []
     checked: dict[tuple[str, str], str | None] = {}
@@ -142,7 +142,7 @@ def media_problems(samples: Sequence[Sample]) -> list[str]:
         for part in s.media:
             key = (part.type, part.path or "")
             if key not in checked:
-                checked[key] = validate_medium(part.type, part.path or "")
+                checked[key] = validate_media(part.type, part.path or "")
             if checked[key]:
                 problems.append(f"{s.id}: {checked[key]}")
     return problems

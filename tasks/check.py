@@ -2,8 +2,9 @@
 
 For one task selector: the card parses (schema), the data directory is there, every row maps through the card
 (fields, labels, modality of each configuration), ids are unique, judge templates are known, and every
-referenced medium exists and decodes (image opens, audio reads, video has frames). The result lists the first
-problems with their paths and the total count.
+referenced medium exists and decodes (harness.media_io.validate_media, the runner's own pre-flight check: image
+decoded, audio frames read, a video yields the frames the loader needs). The result lists the first problems
+with their paths and the total count.
 """
 
 from __future__ import annotations
@@ -45,15 +46,6 @@ class CheckResult:
         return "\n".join(lines)
 
 
-def medium_validator() -> Callable[[str, str], str | None]:
-    """The runner's validator when it exists (harness.media_io), else this package's copy."""
-    try:
-        from harness.media_io import validate_medium
-    except ImportError:
-        from tasks.validate import validate_medium
-    return validate_medium
-
-
 def sample_problems(samples: Sequence[Sample], validate: Callable[[str, str], str | None]) -> tuple[list[str], int]:
     problems: list[str] = []
     seen: set[str] = set()
@@ -91,7 +83,9 @@ def check_task(registries, selector: str, context: TaskContext, *, limit: int | 
     result.notes = list(getattr(task, "notes", []) or [])
     samples = select(samples, limit, seed)
     result.n_samples = len(samples)
-    result.problems, result.n_media = sample_problems(samples, medium_validator())
+    from harness.media_io import validate_media
+
+    result.problems, result.n_media = sample_problems(samples, validate_media)
     return result
 
 

@@ -1,5 +1,5 @@
 """Acceptance: a rebuilt AdvBench-Omni runs end to end on the tiny Qwen2.5-Omni model, every configuration,
-with image, audio and video reaching the processor (their placeholder tokens inflate the prompt length)."""
+with image, audio and video reaching the processor (their placeholder tokens lengthen the prompt)."""
 
 import importlib.util
 import json
@@ -35,11 +35,26 @@ def test_tiny_omni_runs_every_configuration(tmp_path, cache_dir, capsys):
         groups[(g["config"], g["label"])].append(g)
     assert set(groups) == {(c, lab) for c in HARMFUL_CONFIGS for lab in ("harmful", "benign")}
     assert all(len(v) == 2 for v in groups.values())
-    tokens = {k: min(g["n_prompt_tokens"] for g in v) for k, v in groups.items()}
-    text_only = tokens[("t", "harmful")]
-    assert tokens[("i", "harmful")] > text_only + 100  # a 760 x 760 image expands to hundreds of tokens
-    assert tokens[("v", "harmful")] > text_only + 50
-    assert tokens[("a", "harmful")] > 20  # audio only: its tokens are all there is besides the template
-    assert tokens[("t2va", "harmful")] > tokens[("t2v", "harmful")]  # + audio
+    # Media reach the processor: their placeholder tokens lengthen the prompt beyond template + text tokens.
+    from transformers import AutoTokenizer
+
+    from harness.zoo import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("tiny-omni", cache_dir).path)
+    samples = {s["id"]: s for s in read_jsonl(run_dir / "samples.jsonl")}
+
+    def extra_tokens(g):
+        text = "\n".join(p["text"] for m in samples[g["sample_id"]]["messages"] for p in m["content"]
+                         if p["type"] == "text")
+        return g["n_prompt_tokens"] - (len(tokenizer(text)["input_ids"]) if text else 0)
+
+    template = {extra_tokens(g) for g in groups[("t", "harmful")] + groups[("t", "benign")]}
+    assert len(template) == 1  # chat template + system prompt only
+    (base,) = template
+    minimum = {"image": 8, "audio": 20, "video": 500}  # the tiny processors make few image tokens, many video ones
+    for (config, label), members in groups.items():
+        need = sum(minimum[k] for k in ("image", "audio", "video") if k in members[0]["modality"])
+        for g in members:
+            assert extra_tokens(g) - base >= need, (config, label, extra_tokens(g) - base)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert {(r["config"], r["label"]) for r in summary["rows"]} >= set(groups)

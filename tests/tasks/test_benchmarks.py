@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.media_io import validate_media
 from harness.registries import default_registries
 from tasks.base import TaskContext
-from tasks.validate import validate_medium
 from tests.support import task_data as td
 
 
@@ -27,7 +27,7 @@ def check_common(samples, task_name):
         assert s.id.startswith(f"{task_name}/{s.config}/{s.label}/")
         assert s.task == task_name
         for part in s.media:
-            assert Path(part.path).is_absolute() and validate_medium(part.type, part.path) is None, part.path
+            assert Path(part.path).is_absolute() and validate_media(part.type, part.path) is None, part.path
         kinds = [p.type for p in s.messages[0].content]
         assert kinds == sorted(kinds, key=["image", "video", "audio", "text"].index)  # media first, then text
 

@@ -1,14 +1,12 @@
-"""Media resolution, content-addressed materialisation, tar extraction and decoding checks."""
+"""Media resolution, content-addressed materialisation and tar extraction."""
 
 import io
-import os
 import tarfile
 
 import pytest
 
 from tasks.media import ArchiveError, extract_archive, materialize, resolve_path, sniff_suffix
-from tasks.validate import validate_medium
-from tests.support.task_data import audio_bytes, png_bytes, video_bytes, write
+from tests.support.task_data import audio_bytes, png_bytes, write
 
 
 def test_resolve_relative_absolute_and_authors_paths(tmp_path):
@@ -68,20 +66,3 @@ def test_extract_refuses_unsafe_members(tmp_path):
     with pytest.raises(ArchiveError, match="not a readable tar archive"):
         extract_archive(tmp_path / "notatar.tar", tmp_path / "cache")
 
-
-def test_validate_medium(tmp_path):
-    good_png = write(tmp_path / "ok.png", png_bytes())
-    good_wav = write(tmp_path / "ok.wav", audio_bytes())
-    good_mp3 = write(tmp_path / "ok.mp3", audio_bytes("MP3"))
-    good_mp4 = write(tmp_path / "ok.mp4", video_bytes())
-    for kind, path in (("image", good_png), ("audio", good_wav), ("audio", good_mp3), ("video", good_mp4)):
-        assert validate_medium(kind, str(path)) is None, (kind, path)
-    truncated = write(tmp_path / "cut.png", png_bytes(size=(64, 64))[:60])
-    assert "image does not decode: " + str(truncated) in validate_medium("image", str(truncated))
-    assert validate_medium("image", str(tmp_path / "none.png")) == f"image file missing: {tmp_path / 'none.png'}"
-    empty = write(tmp_path / "empty.wav", b"")
-    assert "audio file is empty" in validate_medium("audio", str(empty))
-    noise = write(tmp_path / "noise.wav", os.urandom(256))
-    assert "audio does not decode" in validate_medium("audio", str(noise))
-    assert "a still image (png_pipe), not a video" in validate_medium("video", str(good_png))
-    assert "video does not decode" in validate_medium("video", str(good_wav))

@@ -45,3 +45,8 @@ def test_typography_video_timing_size_codec_and_determinism(tmp_path):
     r.path.unlink()
     assert render_typography_video("Explain how to bake bread.", tmp_path).path.read_bytes() == data
     assert VideoParams().n_frames == 30 and VideoParams().to_dict()["seconds"] == 3.0
+    from harness.media_io import load_video, validate_media
+
+    assert validate_media("video", str(r.path)) is None
+    clip = load_video(r.path)  # what the Qwen backends feed the processor: 2 fps -> 6 frames of 3 s
+    assert clip.total_frames == 30 and len(clip.frame_indices) == 6
