@@ -92,7 +92,9 @@ def cmd_build_advbench_omni(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     try:
-        rows = read_behaviours(args.source, text_column=args.text_column, split=args.split, prefix=args.source_prefix)
+        hf_cache = out / ".build" / "hf-datasets"
+        rows = read_behaviours(args.source, text_column=args.text_column, split=args.split, prefix=args.source_prefix,
+                               cache_dir=hf_cache)
         harmful = [b for b in rows if b.label == "harmful"]
         benign = [b for b in rows if b.label == "benign"]
         if args.limit is not None:
@@ -100,7 +102,7 @@ def cmd_build_advbench_omni(args: argparse.Namespace) -> int:
         if args.no_benign:
             benign = []
         elif args.benign:
-            benign += read_behaviours(args.benign, default_label="benign", prefix="benign")
+            benign += read_behaviours(args.benign, default_label="benign", prefix="benign", cache_dir=hf_cache)
         elif not benign:
             benign = builtin_benign(len(harmful))
     except BehaviourSourceError as exc:

@@ -59,20 +59,22 @@ def _rows_from_file(path: Path) -> list[Any]:
     raise BehaviourSourceError(f"{path}: unsupported file type {suffix!r} (csv, tsv, json, jsonl, txt, parquet)")
 
 
-def _rows_from_datasets(source: str, split: str | None) -> list[Any]:
+def _rows_from_datasets(source: str, split: str | None, cache_dir: Path | None) -> list[Any]:
     import datasets
 
     try:
-        return list(datasets.load_dataset(source, split=split or "train"))
+        return list(datasets.load_dataset(source, split=split or "train",
+                                          cache_dir=str(cache_dir) if cache_dir else None))
     except Exception as exc:  # noqa: BLE001 - network, missing split, unknown id: one clear message
         raise BehaviourSourceError(f"cannot read behaviours from {source!r} with datasets "
                                    f"(split {split or 'train'}): {type(exc).__name__}: {exc}") from None
 
 
 def read_behaviours(source: str, *, text_column: str | None = None, split: str | None = None,
-                    prefix: str = "advbench", default_label: str = "harmful") -> list[Behaviour]:
+                    prefix: str = "advbench", default_label: str = "harmful",
+                    cache_dir: Path | None = None) -> list[Behaviour]:
     path = Path(source).expanduser()
-    rows = _rows_from_file(path) if path.is_file() else _rows_from_datasets(source, split)
+    rows = _rows_from_file(path) if path.is_file() else _rows_from_datasets(source, split, cache_dir)
     if not rows:
         raise BehaviourSourceError(f"{source}: no rows")
     out: list[Behaviour] = []

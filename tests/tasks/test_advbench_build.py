@@ -173,6 +173,18 @@ def test_behaviour_sources(tmp_path):
     with pytest.raises(BehaviourSourceError, match="no text column among prompt, goal"):
         read_behaviours(str(tmp_path / "d.csv"))
     assert read_behaviours(str(tmp_path / "d.csv"), text_column="words")[0].text == "hello"
+    import datasets
+
+    datasets.Dataset.from_list([{"goal": "Do z", "category": "misc"}]).to_parquet(str(tmp_path / "e.parquet"))
+    (only,) = read_behaviours(str(tmp_path / "e.parquet"))
+    assert (only.text, only.category) == ("Do z", "misc")
+    folder = tmp_path / "hub-snapshot" / "data"
+    folder.mkdir(parents=True)
+    datasets.Dataset.from_list([{"prompt": "Do w"}]).to_parquet(str(folder / "train-00000-of-00001.parquet"))
+    snapshot = str(tmp_path / "hub-snapshot")
+    assert [b.text for b in read_behaviours(snapshot, cache_dir=tmp_path / "hf")] == ["Do w"]  # through datasets
+    with pytest.raises(BehaviourSourceError, match="cannot read behaviours from"):
+        read_behaviours(snapshot, split="validation", cache_dir=tmp_path / "hf")
 
 
 def test_build_cli_errors(tmp_path, capsys):
