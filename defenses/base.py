@@ -29,10 +29,14 @@ class DefenseContext:
     """What the runner gives a defense at setup time."""
 
     cache_dir: Path
+    model_name: str = ""  # the model as the user named it (alias, hub id or path), for manifests and messages
     seed: int = 0
     # Resolves a task selector such as "organism-safety:calibration" to samples, so calibration data comes
     # through the task registry like everything else.
     load_samples: Callable[[str], list[Sample]] | None = None
+    # The samples this run will evaluate, so calibration data can be checked to be disjoint from them
+    # (by source_id and content; shared/spec/omnisteer.md defect D17).
+    evaluation_samples: Sequence[Sample] = ()
     show_progress: bool = True
     extras: dict[str, Any] = field(default_factory=dict)
 

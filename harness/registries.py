@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from harness.backends import BUILTIN_BACKENDS as _BACKENDS
 from harness.registry import Registry
 
 if TYPE_CHECKING:
@@ -30,11 +31,7 @@ BUILTIN_DEFENSES = MappingProxyType({
 BUILTIN_JUDGES = MappingProxyType({
     "keyword": "judges.keyword:KeywordJudge",
 })
-BUILTIN_BACKENDS = MappingProxyType({
-    "hf-text": "harness.backends.hf_text:HFTextBackend",
-    "qwen2.5-omni": "harness.backends.qwen_omni:QwenOmniBackend",
-    "qwen2.5-vl": "harness.backends.qwen_vl:QwenVLBackend",
-})
+BUILTIN_BACKENDS = MappingProxyType(dict(_BACKENDS))
 KINDS = ("tasks", "defenses", "judges", "backends")
 
 

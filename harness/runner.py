@@ -180,7 +180,7 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
 
         timing: dict[str, Any] = {}
         if pending:
-            backend, defense, timing = _generate(spec, options, registries, context, store, pending)
+            backend, defense, timing = _generate(spec, options, registries, context, store, pending, samples)
             store.write_json("run_info.json", _run_info(spec, options, backend, defense, timing,
                                                         store.read_json("run_info.json")))
             if defense.status:
@@ -206,7 +206,7 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
 
 
 def _generate(spec: RunSpec, options: RunOptions, registries: Registries, context: TaskContext,
-              store: RunStore, pending: Sequence[Sample]):
+              store: RunStore, pending: Sequence[Sample], samples: Sequence[Sample]):
     from defenses.base import DefenseContext
 
     resolved = resolve_model(spec.model, options.cache_dir)
@@ -220,8 +220,9 @@ def _generate(spec: RunSpec, options: RunOptions, registries: Registries, contex
     defense = defense_class(registries, spec.defense)(**spec.defense_params)
     t0 = time.perf_counter()
     defense.setup(backend, DefenseContext(
-        cache_dir=options.cache_dir / "defenses", seed=spec.seed,
+        cache_dir=options.cache_dir / "defenses", model_name=spec.model, seed=spec.seed,
         load_samples=resolve_samples_loader(registries, context), show_progress=options.show_progress,
+        evaluation_samples=samples,
     ))
     setup_s = time.perf_counter() - t0
 

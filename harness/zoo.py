@@ -13,7 +13,7 @@ from harness.registry import UnknownNameError
 class ModelAlias:
     name: str
     description: str
-    builder: str  # "module:function" taking (name, cache_dir) and returning the model directory
+    builder: str  # "module:function" taking (name, models_dir) and returning the model directory
     backend: str
     notes: tuple[str, ...] = ()
 
@@ -52,7 +52,7 @@ def resolve_model(name: str, cache_dir: Path, *, build: bool = True) -> Resolved
         if build:
             from harness.registry import import_object
 
-            path = str(import_object(alias.builder)(name, cache_dir))  # type: ignore[operator]
+            path = str(import_object(alias.builder)(name, cache_dir / "models"))  # type: ignore[operator]
         return ResolvedModel(name, path, alias.backend, alias.notes)
     local = Path(name).expanduser()
     if local.is_dir():

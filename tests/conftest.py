@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -7,6 +6,6 @@ import pytest
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     """One cache (tiny models, rendered media) for the whole test session."""
-    path = tmp_path_factory.mktemp("harness-cache")
-    os.environ.setdefault("HARNESS_CACHE", str(path))
+    path = tmp_path_factory.getbasetemp() / "harness-cache"
+    path.mkdir(parents=True, exist_ok=True)
     return path

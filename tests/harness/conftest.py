@@ -13,8 +13,9 @@ from tests.harness.media_files import write_video
 
 
 @pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "tiny-models"
+def tiny_cache(cache_dir: Path) -> Path:
+    """Tiny models live where `harness run` looks for them (<cache>/models), so subprocess runs reuse them."""
+    return cache_dir / "models"
 
 
 @pytest.fixture(scope="session")
