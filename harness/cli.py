@@ -12,6 +12,8 @@ from typing import Any
 
 from harness import config
 from judges import cli as judges_cli
+from tasks.cli import add_include_path_option
+from tasks.cli import add_parsers as add_task_parsers
 
 
 class CLIError(Exception):
@@ -71,6 +73,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
     p.add_argument("--data-root", default=None, help=f"root for benchmark data (default: ${config.DATA_ENV})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_include_path_option(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -84,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CLIError("--batch-size must be >= 1")
     if args.max_new_tokens < 1:
         raise CLIError("--max-new-tokens must be >= 1")
-    registries = default_registries()
+    registries = default_registries(args.include_path)
     cache = config.cache_dir(args.cache_dir)
     context = TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root))
     spec = build_spec(
@@ -108,12 +111,19 @@ def add_list_parser(sub: argparse._SubParsersAction) -> None:
                        allow_abbrev=False)
     p.add_argument("kind", choices=["tasks", "defenses", "judges", "backends", "models"])
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_include_path_option(p)
+    p.add_argument("--data-root", default=None, help=f"root for benchmark data, for task sizes (${config.DATA_ENV})")
+    p.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
     p.set_defaults(func=cmd_list)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.registries import default_registries
 
+    if args.kind == "tasks":
+        from tasks.cli import cmd_list_tasks
+
+        return cmd_list_tasks(args)
     rows: list[dict[str, Any]] = []
     if args.kind == "models":
         from harness.zoo import aliases
@@ -169,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_list_parser(sub)
     add_leaderboard_parser(sub)
     judges_cli.add_parsers(sub)  # score, compare, judge-agreement
+    add_task_parsers(sub)  # build advbench-omni, tasks check / download
     return parser
 
 

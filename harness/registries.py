@@ -1,12 +1,15 @@
 """The four registries, built fresh for each caller (no module-level mutable state).
 
 Built-in entries are lazy "module:Class" strings; third-party packages add entries through the entry-point
-groups `harness.tasks`, `harness.defenses`, `harness.judges` and `harness.backends`.
+groups `harness.tasks`, `harness.defenses`, `harness.judges` and `harness.backends`. Task cards (YAML, see
+tasks/manager.py) become task entries too: the built-in ones and those under `include_paths`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +52,8 @@ class Registries:
         return getattr(self, kind)
 
 
-def default_registries() -> Registries:
+def default_registries(include_paths: Sequence[str | Path] = ()) -> Registries:
+    """Fresh registries; tasks also get one entry per task card (built-in cards and `include_paths`)."""
     from defenses.base import Defense
     from harness.backends.base import ModelBackend
     from judges.base import Judge
@@ -61,8 +65,12 @@ def default_registries() -> Registries:
             reg.register(name, target, origin="builtin")
         return reg
 
+    from tasks.manager import TaskManager
+
+    tasks = build("tasks", "task", Task, BUILTIN_TASKS)
+    TaskManager(include_paths).register(tasks)
     return Registries(
-        tasks=build("tasks", "task", Task, BUILTIN_TASKS),
+        tasks=tasks,
         defenses=build("defenses", "defense", Defense, BUILTIN_DEFENSES),
         judges=build("judges", "judge", Judge, BUILTIN_JUDGES),
         backends=build("backends", "backend", ModelBackend, BUILTIN_BACKENDS),

@@ -44,6 +44,10 @@ class Task(abc.ABC):
     def load(self, configs: Sequence[str] = ()) -> list[Sample]:
         """All samples of the chosen configurations (all when empty), media resolved to local files."""
 
+    def config_groups(self) -> dict[str, list[str]]:
+        """Named groups of configurations, selectable like a configuration (e.g. `advbench-omni:cross-modal`)."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """One row of `harness list tasks`."""
         return {"name": self.name, "version": self.version, "configurations": self.configurations(),
@@ -86,7 +90,7 @@ def parse_task_list(text: str) -> list[TaskSelector]:
 def check_configs(task: Task, configs: Iterable[str]) -> None:
     from harness.registry import UnknownNameError
 
-    known = task.configurations()
+    known = task.configurations() + list(task.config_groups())
     for c in configs:
         if c not in known:
             raise UnknownNameError(f"configuration of task {task.name!r}", c, known)

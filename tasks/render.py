@@ -1,8 +1,11 @@
-"""Offline media rendering: typography images (PIL) and speech (espeak-ng by default).
+"""Offline media rendering: typography images (PIL), typography videos (PyAV) and speech (espeak-ng by default).
 
 The typography parameters are those of AdvBench-Omni / FigStep (shared/spec/omnisteer.md 1.4): white 760 x 760
-canvas, black FreeMonoBold 80, text origin (20, 10), 11 px line spacing, wrapped at 15 characters. Files are
-named by a hash of (text, parameters), written atomically, and reused when present, so a killed build resumes.
+canvas, black FreeMonoBold 80, text origin (20, 10), 11 px line spacing, wrapped at 15 characters. A typography
+video shows the same frame for the middle of a 3 s clip at 10 fps (1.0 s blank white, 1.5 s text, 0.5 s
+blank), encoded as MPEG-4 Part 2 (`mp4v`, the reference's codec) in MP4 with one encoder thread, so the
+output is byte-identical for identical inputs and library versions. Files are named by a hash of (text,
+parameters), written atomically, and reused when present, so a killed build resumes.
 """
 
 from __future__ import annotations
@@ -70,23 +73,110 @@ class RenderResult:
     overflow: bool  # the wrapped text did not fit on the canvas (the bottom is clipped)
 
 
-def render_typography(text: str, out_dir: Path, params: TypographyParams = TypographyParams()) -> RenderResult:
-    """Render `text` as a typography PNG in `out_dir` (cached by content)."""
+def typography_overflow(text: str, params: TypographyParams = TypographyParams()) -> bool:
+    """Whether the wrapped text's bounding box leaves the canvas (the bottom would be clipped)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    wrapped = textwrap.fill(text, width=params.wrap_width)
     font = ImageFont.truetype(str(find_font(params.font)), params.font_size)
-    # Overflow is computed even for cached files, so callers can always log it.
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    box = probe.multiline_textbbox(params.origin, wrapped, font=font, spacing=params.line_spacing)
-    overflow = box[2] > params.width or box[3] > params.height
+    box = probe.multiline_textbbox(params.origin, textwrap.fill(text, width=params.wrap_width), font=font,
+                                   spacing=params.line_spacing)
+    return box[2] > params.width or box[3] > params.height
+
+
+def typography_frame(text: str, params: TypographyParams = TypographyParams()):
+    """The typography image of `text` as a PIL image (RGB)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(find_font(params.font)), params.font_size)
+    image = Image.new("RGB", (params.width, params.height), "white")
+    ImageDraw.Draw(image).multiline_text(params.origin, textwrap.fill(text, width=params.wrap_width), fill="black",
+                                         font=font, spacing=params.line_spacing)
+    return image
+
+
+def render_typography(text: str, out_dir: Path, params: TypographyParams = TypographyParams()) -> RenderResult:
+    """Render `text` as a typography PNG in `out_dir` (cached by content)."""
+    overflow = typography_overflow(text, params)  # computed even for cached files, so callers can always log it
     path = out_dir / f"{content_hash({'text': text, **params.to_dict()})}.png"
     if not path.exists():
-        image = Image.new("RGB", (params.width, params.height), "white")
-        ImageDraw.Draw(image).multiline_text(params.origin, wrapped, fill="black", font=font,
-                                             spacing=params.line_spacing)
+        image = typography_frame(text, params)
         _atomic_save(path, lambda tmp: image.save(tmp, format="PNG"))
     return RenderResult(path=path, overflow=overflow)
+
+
+@dataclass(frozen=True)
+class VideoParams:
+    """Typography video timing (spec 1.4): 30 frames at 10 fps = 1.0 s blank, 1.5 s text, 0.5 s blank."""
+
+    fps: int = 10
+    lead_frames: int = 10  # blank white frames before the text
+    text_frames: int = 15
+    tail_frames: int = 5  # blank white frames after the text
+    codec: str = "mpeg4"  # MPEG-4 Part 2, fourcc `mp4v` in the MP4 container
+    pix_fmt: str = "yuv420p"
+    qscale: int = 2  # constant quantiser (1 best .. 31 worst)
+
+    @property
+    def n_frames(self) -> int:
+        return self.lead_frames + self.text_frames + self.tail_frames
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"renderer": "typography-video", **asdict(self), "n_frames": self.n_frames,
+                "seconds": self.n_frames / self.fps}
+
+
+def render_typography_video(text: str, out_dir: Path, params: VideoParams = VideoParams(),
+                            typography: TypographyParams = TypographyParams()) -> RenderResult:
+    """Render `text` as a typography MP4 in `out_dir` (cached by content; deterministic bytes)."""
+    overflow = typography_overflow(text, typography)
+    key = {"text": text, **typography.to_dict(), "video": params.to_dict()}
+    path = out_dir / f"{content_hash(key)}.mp4"
+    if not path.exists():
+        frame = typography_frame(text, typography)
+        _atomic_save(path, lambda tmp: _encode_video(tmp, frame, params))
+    return RenderResult(path=path, overflow=overflow)
+
+
+def _encode_video(path: str, text_frame, params: VideoParams) -> None:
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    text_rgb = np.asarray(text_frame.convert("RGB"))
+    # Two distinct pictures, converted to the codec's pixel format once and sent with increasing timestamps.
+    text = av.VideoFrame.from_ndarray(text_rgb, format="rgb24").reformat(format=params.pix_fmt)
+    blank = av.VideoFrame.from_ndarray(np.full_like(text_rgb, 255), format="rgb24").reformat(format=params.pix_fmt)
+    frames = [blank] * params.lead_frames + [text] * params.text_frames + [blank] * params.tail_frames
+    with av.open(path, "w", format="mp4") as container:
+        stream = container.add_stream(params.codec, rate=params.fps)
+        stream.width, stream.height = text_rgb.shape[1], text_rgb.shape[0]
+        stream.pix_fmt = params.pix_fmt
+        stream.codec_context.time_base = Fraction(1, params.fps)
+        stream.thread_count = 1  # one thread: identical bytes on every run
+        stream.options = {"qscale": str(params.qscale)}
+        for i, frame in enumerate(frames):
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def media_library_versions() -> dict[str, str]:
+    """Versions of the libraries that determine rendered bytes (recorded by builders)."""
+    import PIL
+
+    versions = {"pillow": PIL.__version__}
+    try:
+        import av
+
+        versions["av"] = av.__version__
+        versions["libavcodec"] = ".".join(str(x) for x in av.library_versions.get("libavcodec", ()))
+    except ImportError:
+        pass
+    return versions
 
 
 class SpeechEngine(Protocol):

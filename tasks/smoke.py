@@ -70,6 +70,10 @@ class SmokeTask(Task):
     def configurations(self) -> list[str]:
         return list(CONFIGS)
 
+    def describe(self) -> dict:
+        return {**super().describe(), "size": len(CONFIGS) * (len(HARMFUL) + len(BENIGN)),
+                "modalities": list(CONFIGS), "source": "built-in (media rendered into the cache on first use)"}
+
     def load(self, configs: Sequence[str] = ()) -> list[Sample]:
         check_configs(self, configs)
         chosen = [c for c in CONFIGS if not configs or c in configs]

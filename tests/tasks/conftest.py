@@ -1,0 +1,6 @@
+"""Task tests never touch the network: `datasets` / `huggingface_hub` run offline."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
