@@ -133,19 +133,12 @@ def load_samples(spec: RunSpec, registries: Registries, context: TaskContext) ->
 
 
 def media_problems(samples: Sequence[Sample]) -> list[str]:
-    """Every missing or undecodable medium, checked once per distinct file."""
+    """Every missing or undecodable medium (each distinct file checked once), unknown judge templates and
+    duplicate ids: the same pre-flight check as `harness tasks check`."""
     from harness.media_io import validate_media
+    from tasks.check import sample_problems
 
-    problems: list[str] = []
-    checked: dict[tuple[str, str], str | None] = {}
-    for s in samples:
-        for part in s.media:
-            key = (part.type, part.path or "")
-            if key not in checked:
-                checked[key] = validate_media(part.type, part.path or "")
-            if checked[key]:
-                problems.append(f"{s.id}: {checked[key]}")
-    return problems
+    return sample_problems(samples, validate_media)[0]
 
 
 def resolve_samples_loader(registries: Registries, context: TaskContext) -> Callable[[str], list[Sample]]:
