@@ -1,0 +1,117 @@
+"""The runs a site is built from: local run directories and ingested submissions, read cheaply.
+
+    RUNS/<run-id>/                          runs made on this machine (`harness run`)
+    RUNS/submissions/<submission>/<run-id>/ runs ingested from a bundle (`harness leaderboard add`)
+
+Only the small files are read here (spec, summary, run_info); the large JSONL files are passed to the run pages
+as they are (see leaderboard/runpage.py), which is what keeps a build of hundreds of thousands of samples fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SUBMISSIONS_DIR = "submissions"
+SAMPLES_FILE = "samples.jsonl"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    key: str  # unique page name within the site (the run id, made unique when a run id occurs twice)
+    path: Path
+    run_id: str
+    origin: str  # "local" or the submission id it came with
+    spec: dict[str, Any]
+    summary: dict[str, Any]
+    info: dict[str, Any]  # run_info.json, {} when absent
+    samples_sha256: str | None  # content hash of samples.jsonl: same hash, same samples
+
+    @property
+    def model(self) -> str:
+        return str(self.spec.get("model", "?"))
+
+    @property
+    def defense(self) -> str:
+        return str(self.spec.get("defense", "?"))
+
+    def judges(self) -> dict[str, Any]:
+        return dict(self.summary.get("judges") or {})
+
+
+@dataclass(frozen=True)
+class SkippedRun:
+    path: Path
+    reason: str
+
+
+def discover(runs_dir: Path) -> list[tuple[Path, str]]:
+    """(run directory, origin) for every directory holding a spec.json, local runs first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found = [(p.parent, "local") for p in sorted(runs_dir.glob("*/spec.json"))
+             if p.parent.name != SUBMISSIONS_DIR]
+    found += [(p.parent, p.parent.parent.name) for p in sorted(runs_dir.glob(f"{SUBMISSIONS_DIR}/*/*/spec.json"))]
+    return found
+
+
+def load_runs(runs_dir: Path) -> tuple[list[RunRecord], list[SkippedRun]]:
+    records: list[RunRecord] = []
+    skipped: list[SkippedRun] = []
+    used: set[str] = set()
+    for path, origin in discover(runs_dir):
+        try:
+            summary = _read_json(path / "summary.json")
+        except FileNotFoundError:
+            skipped.append(SkippedRun(path, "no summary.json (the run was never judged)"))
+            continue
+        except (OSError, ValueError) as exc:
+            skipped.append(SkippedRun(path, f"summary.json unreadable: {exc}"))
+            continue
+        if not isinstance(summary, dict) or not isinstance(summary.get("rows"), list) \
+                or not isinstance(summary.get("spec"), dict):
+            skipped.append(SkippedRun(path, "summary.json lacks rows or spec"))
+            continue
+        try:
+            info = _read_json(path / "run_info.json")
+        except (OSError, ValueError):
+            info = {}
+        run_id = str(summary.get("run_id") or path.name)
+        records.append(RunRecord(
+            key=_unique_key(run_id, origin, used), path=path, run_id=run_id, origin=origin, spec=summary["spec"],
+            summary=summary, info=info if isinstance(info, dict) else {}, samples_sha256=file_sha256(path / SAMPLES_FILE),
+        ))
+    return records, skipped
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _unique_key(run_id: str, origin: str, used: set[str]) -> str:
+    """A file-name-safe page key; a run id seen twice (a baseline shipped by two submissions) gets a suffix."""
+    base = _UNSAFE.sub("-", run_id).strip(".-")[:80] or "run"
+    key = base
+    if key in used:
+        key = f"{base}--{hashlib.sha256(origin.encode()).hexdigest()[:8]}"
+        n = 2
+        while key in used:
+            key = f"{base}--{n}"
+            n += 1
+    used.add(key)
+    return key
