@@ -12,6 +12,7 @@ from typing import Any
 
 from harness import config
 from judges import cli as judges_cli
+from leaderboard import cli as leaderboard_cli
 from tasks.cli import add_include_path_option
 from tasks.cli import add_parsers as add_task_parsers
 
@@ -152,24 +153,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- leaderboard -------------------------------------------------------------------------------------------
-def add_leaderboard_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("leaderboard", help="build the static leaderboard site", allow_abbrev=False)
-    lsub = p.add_subparsers(dest="action", required=True)
-    b = lsub.add_parser("build", help="write SITE/index.html from the runs in DIR", allow_abbrev=False)
-    b.add_argument("--runs", default=config.DEFAULT_RUNS_DIR)
-    b.add_argument("--out", default="site")
-    b.set_defaults(func=cmd_leaderboard_build)
-
-
-def cmd_leaderboard_build(args: argparse.Namespace) -> int:
-    from leaderboard.build import build_site
-
-    index = build_site(Path(args.runs), Path(args.out))
-    print(f"wrote {index}")
-    return 0
-
-
 # -- entry point -------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__, allow_abbrev=False)
@@ -177,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
     add_list_parser(sub)
-    add_leaderboard_parser(sub)
+    leaderboard_cli.add_parsers(sub)  # leaderboard build / add, submit
     judges_cli.add_parsers(sub)  # score, compare, judge-agreement
     add_task_parsers(sub)  # build advbench-omni, tasks check / download
     return parser

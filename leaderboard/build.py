@@ -33,7 +33,7 @@ SITE_MARKER = ".omni-safety-site"  # a folder holding this file was written by t
 STATIC_FILES = ("site.css", "index.js", "run.js")
 
 
-class SiteDirError(RuntimeError):
+class SiteDirError(ValueError):
     """The output folder holds files that this builder did not write."""
 
 

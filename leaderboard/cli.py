@@ -1,0 +1,145 @@
+"""Leaderboard subcommands of the `harness` CLI: `leaderboard build`, `leaderboard add` and `submit`.
+`harness.cli.build_parser` calls `add_parsers(sub)`; heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    _add_leaderboard_parser(sub)
+    _add_submit_parser(sub)
+
+
+def _standard_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--standard", default=None, metavar="YAML",
+                   help="leaderboard standard (pinned judges, suites); default: the packaged leaderboard/standard.yaml")
+
+
+# -- leaderboard build / add -------------------------------------------------------------------------------
+def _add_leaderboard_parser(sub: argparse._SubParsersAction) -> None:
+    from harness import config
+
+    p = sub.add_parser("leaderboard", help="build the static leaderboard site; add submission bundles",
+                       allow_abbrev=False)
+    lsub = p.add_subparsers(dest="action", required=True)
+    b = lsub.add_parser("build", help="write the static site SITE from the runs in DIR", allow_abbrev=False,
+                        description="Write a static site (index, a page per run, leaderboard.json/.csv) that works "
+                                    "from file:// and from any static file server.")
+    b.add_argument("--runs", default=config.DEFAULT_RUNS_DIR, metavar="DIR", help="runs folder (default: ./runs)")
+    b.add_argument("--out", default="site", metavar="SITE", help="output folder (default: ./site)")
+    b.add_argument("--media-root", action="append", default=[], metavar="DIR",
+                   help="extra folder whose media files may be shown on the site (repeatable; the runs folder, "
+                        f"the cache and ${config.DATA_ENV} are always allowed)")
+    _standard_option(b)
+    b.set_defaults(func=cmd_build)
+
+    a = lsub.add_parser("add", help="verify a submission bundle and add its runs to DIR", allow_abbrev=False,
+                        description="Verify file hashes, record schemas, the pinned judges, the task versions and "
+                                    "the suite settings of a bundle made by `harness submit`, then copy its runs "
+                                    "to DIR/submissions/<id>/. A bundle that fails any check is refused with the "
+                                    "reason and nothing is written.")
+    a.add_argument("bundle", metavar="BUNDLE", help="the .zip written by `harness submit`")
+    a.add_argument("--runs", default=config.DEFAULT_RUNS_DIR, metavar="DIR", help="runs folder (default: ./runs)")
+    a.add_argument("--allow-nonstandard", action="store_true",
+                   help="accept runs whose suite settings (tasks, limit, max_new_tokens, seed) differ from the "
+                        "standard suite (judges and task versions are still enforced)")
+    a.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                   help="folder of extra task cards (*.yaml), for their current versions; repeatable")
+    _standard_option(a)
+    a.set_defaults(func=cmd_add)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from leaderboard.build import build_site
+    from leaderboard.media import default_roots
+    from leaderboard.standard import load_standard
+
+    roots = default_roots(Path(args.runs), [Path(p) for p in args.media_root])
+    result = build_site(Path(args.runs), Path(args.out), standard=load_standard(args.standard), media_roots=roots)
+    for s in result.skipped:
+        print(f"skipped {s.path}: {s.reason}")
+    print(f"wrote {result.index}: {result.runs} run(s), {result.main_rows} row(s) in the main table, "
+          f"{result.separate_rows} in the separate table ({result.seconds:.2f} s)")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from harness.registries import default_registries
+    from leaderboard.bundle import add_bundle
+    from leaderboard.standard import load_standard
+
+    result = add_bundle(Path(args.bundle), Path(args.runs), standard=load_standard(args.standard),
+                        registries=default_registries(args.include_path), allow_nonstandard=args.allow_nonstandard)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    if result.already:
+        print(f"submission {result.submission_id} is already in {result.path}; nothing to do")
+    else:
+        print(f"added submission {result.submission_id}: {len(result.run_ids)} run(s) in {result.path}; rebuild the "
+              "site with `harness leaderboard build`")
+    return 0
+
+
+# -- submit ------------------------------------------------------------------------------------------------
+def _add_submit_parser(sub: argparse._SubParsersAction) -> None:
+    from harness import config
+    from judges.cli import add_endpoint_options
+
+    p = sub.add_parser("submit", help="check a defense, run the standard suite and write a submission bundle",
+                       allow_abbrev=False,
+                       description="Run the defense contract checks, the standard suite for the model (with the "
+                                   "defense and with `none`, each task scored by its pinned judge) and write a zip "
+                                   "with the runs and a manifest of hashes and versions.")
+    p.add_argument("--defense", required=True, metavar="NAME_OR_MODULE:CLASS",
+                   help="registered defense name, or module:Class of an unregistered one")
+    p.add_argument("--model", required=True, help="built-in alias, hub id or local directory")
+    p.add_argument("--suite", default=None, help="standard suite (default: the first whose model patterns match)")
+    p.add_argument("--defense-param", action="append", metavar="KEY=VALUE", help="defense parameter (repeatable)")
+    p.add_argument("--defense-config", metavar="YAML", help="defense parameters from a YAML mapping")
+    p.add_argument("--out", default=None, metavar="ZIP", help="bundle path (default: ./submission__MODEL__DEFENSE.zip)")
+    p.add_argument("--runs", default=config.DEFAULT_RUNS_DIR, metavar="DIR", help="runs folder (default: ./runs)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the suite's")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "auto"])
+    p.add_argument("--limit", type=int, default=None,
+                   help="NON-STANDARD: at most N samples per task x configuration x label (for a dry run; "
+                        "leaderboards refuse such bundles unless they allow non-standard ones)")
+    p.add_argument("--no-baseline", action="store_true", help="do not run the `none` baseline (no overhead ratio)")
+    p.add_argument("--skip-contract-checks", action="store_true",
+                   help="dry run without the contract checks (the bundle records it and is refused by `add`)")
+    p.add_argument("--judge-param", action="append", metavar="KEY=VALUE",
+                   help="LLM judge endpoint setting such as api_key_env=VAR (settings that change the judge id "
+                        "are refused)")
+    add_endpoint_options(p)
+    p.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
+    p.add_argument("--data-root", default=None, help=f"root for benchmark data (default: ${config.DATA_ENV})")
+    p.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                   help="folder of extra task cards (*.yaml); repeatable")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _standard_option(p)
+    p.set_defaults(func=cmd_submit)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from harness import config
+    from harness.cli import CLIError, _key_values, _params
+    from harness.registries import default_registries
+    from judges.cli import endpoint_params
+    from leaderboard.standard import load_standard
+    from leaderboard.submit import SubmitOptions, submit
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError("--batch-size must be >= 1")
+    endpoint = {**_key_values(args.judge_param, "judge parameter"), **endpoint_params(args)}
+    opts = SubmitOptions(
+        defense=args.defense, model=args.model,
+        defense_params=_params(args.defense_param, args.defense_config, "defense"), suite=args.suite,
+        runs_dir=Path(args.runs), out=Path(args.out) if args.out else None, cache_dir=config.cache_dir(args.cache_dir),
+        data_root=config.data_root(args.data_root), device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+        limit=args.limit, judge_endpoint=endpoint, baseline=not args.no_baseline,
+        skip_contract=args.skip_contract_checks, show_progress=not args.no_progress,
+    )
+    submit(opts, standard=load_standard(args.standard), registries=default_registries(args.include_path))
+    return 0
