@@ -143,7 +143,8 @@ def read_members(path: Path) -> dict[str, bytes]:
 
 
 def verify_bundle(path: Path, *, standard: Standard, pinned: PinnedJudges,
-                  current_version: Any, allow_nonstandard: bool = False) -> VerifiedBundle:
+                  current_version: Any, allow_nonstandard: bool = False,
+                  expected_samples: Any = None) -> VerifiedBundle:
     """Check a bundle completely; raise BundleRejected with the first reason found."""
     members = read_members(Path(path))
     if MANIFEST not in members:
@@ -166,6 +167,9 @@ def verify_bundle(path: Path, *, standard: Standard, pinned: PinnedJudges,
     _check_suite(manifest, runs, standard, allow_nonstandard, warnings)
     _check_defense(manifest, runs)
     _check_contract(manifest, files)
+    if expected_samples is not None:
+        for run in runs.values():
+            _check_samples(run, expected_samples(run.spec))
     return VerifiedBundle(manifest, submission_id(manifest, members[MANIFEST]), files, sorted(run_ids), warnings)
 
 
@@ -416,6 +420,21 @@ def _check_defense(manifest: Mapping[str, Any], runs: Mapping[str, _Run]) -> Non
             raise BundleRejected(f"run {run.run_id}: defense parameters differ from the manifest's")
 
 
+def _check_samples(run: _Run, expected: Sequence[Sample]) -> None:
+    """The run's samples must be the ones its spec selects from this machine's task data (same ids, labels and
+    text; media paths differ between machines and are not compared)."""
+    mine = {s.id: s for s in run.samples}
+    want = {s.id: s for s in expected}
+    if set(mine) != set(want):
+        missing, extra = sorted(set(want) - set(mine)), sorted(set(mine) - set(want))
+        raise BundleRejected(f"run {run.run_id}: its samples are not the selection its spec makes from the task "
+                             f"data here ({len(missing)} missing, e.g. {missing[:1]}; {len(extra)} unexpected, "
+                             f"e.g. {extra[:1]})")
+    for sid, s in want.items():
+        if (mine[sid].label, mine[sid].text, mine[sid].modality) != (s.label, s.text, s.modality):
+            raise BundleRejected(f"run {run.run_id}: sample {sid} differs from the task data here")
+
+
 def _check_contract(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -> None:
     contract = manifest.get("contract") or {}
     if contract.get("skipped"):
@@ -466,9 +485,17 @@ def ingest(verified: VerifiedBundle, runs_dir: Path, manifest_bytes: bytes | Non
     return Ingested(verified.submission_id, dest, verified.run_ids, verified.warnings)
 
 
+def _selected_samples(load: Any, registries: Registries, context: Any, spec: RunSpec) -> list[Sample]:
+    try:
+        return load(spec, registries, context)
+    except (OSError, ValueError, KeyError) as exc:
+        raise BundleRejected(f"cannot re-select the samples of {spec.run_id} from the task data here: {exc}") from None
+
+
 def add_bundle(path: Path, runs_dir: Path, *, standard: Standard, registries: Registries,
-               allow_nonstandard: bool = False) -> Ingested:
-    """Verify a bundle against the standard and this checkout's task cards, then ingest it."""
+               allow_nonstandard: bool = False, sample_context: Any = None) -> Ingested:
+    """Verify a bundle against the standard and this checkout's task cards, then ingest it. With a
+    `sample_context` (a tasks.base.TaskContext) the samples are also re-selected from this machine's task data."""
     from leaderboard.standard import pinned_judges
 
     pinned = pinned_judges(standard, registries)
@@ -476,8 +503,15 @@ def add_bundle(path: Path, runs_dir: Path, *, standard: Standard, registries: Re
     def current_version(task: str) -> str | None:
         return str(registries.tasks.get(task).version) if task in registries.tasks else None
 
+    expected = None
+    if sample_context is not None:
+        from functools import partial
+
+        from harness.runner import load_samples
+
+        expected = partial(_selected_samples, load_samples, registries, sample_context)
     verified = verify_bundle(path, standard=standard, pinned=pinned, current_version=current_version,
-                             allow_nonstandard=allow_nonstandard)
+                             allow_nonstandard=allow_nonstandard, expected_samples=expected)
     with zipfile.ZipFile(path) as zf:
         manifest_bytes = zf.read(MANIFEST)
     return ingest(verified, runs_dir, manifest_bytes)

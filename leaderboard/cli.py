@@ -45,6 +45,11 @@ def _add_leaderboard_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--allow-nonstandard", action="store_true",
                    help="accept runs whose suite settings (tasks, limit, max_new_tokens, seed) differ from the "
                         "standard suite (judges and task versions are still enforced)")
+    a.add_argument("--verify-samples", action="store_true",
+                   help="also re-select every run's samples from this machine's task data and refuse a bundle whose "
+                        "samples differ (needs the benchmark data here)")
+    a.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
+    a.add_argument("--data-root", default=None, help=f"root for benchmark data (default: ${config.DATA_ENV})")
     a.add_argument("--include-path", action="append", default=[], metavar="DIR",
                    help="folder of extra task cards (*.yaml), for their current versions; repeatable")
     _standard_option(a)
@@ -66,12 +71,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from harness import config
     from harness.registries import default_registries
     from leaderboard.bundle import add_bundle
     from leaderboard.standard import load_standard
+    from tasks.base import TaskContext
 
+    context = TaskContext(cache_dir=config.cache_dir(args.cache_dir), data_root=config.data_root(args.data_root)) \
+        if args.verify_samples else None
     result = add_bundle(Path(args.bundle), Path(args.runs), standard=load_standard(args.standard),
-                        registries=default_registries(args.include_path), allow_nonstandard=args.allow_nonstandard)
+                        registries=default_registries(args.include_path), allow_nonstandard=args.allow_nonstandard,
+                        sample_context=context)
     for w in result.warnings:
         print(f"warning: {w}")
     if result.already:

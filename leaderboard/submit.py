@@ -137,28 +137,40 @@ def submit(opts: SubmitOptions, *, standard: Standard, registries: Registries,
             run_dir = _run(opts, registries, standard, suite, key, tasks, defense, params)
             bundle_runs.append(BundleRun(run_dir, role))
 
-    from defenses.base import source_hash
-
     out = opts.out or Path(f"submission__{_slug(opts.model)}__{_slug(opts.defense)}.zip")
-    manifest = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "harness_version": _harness_version(),
-        "git_revision": _git_revision(),
-        "standard": {"version": standard.version, "suite": suite.name, "source": standard.source},
-        "model": opts.model,
-        "defense": {"name": opts.defense, "params": opts.defense_params, "source_hash": source_hash(defense_cls),
-                    "status": getattr(defense_cls, "status", "")},
-        "judges": {t.partition(":")[0]: pinned.by_task[t.partition(":")[0]] for t in suite.tasks},
-        "task_versions": {t.partition(":")[0]: str(registries.tasks.get(t.partition(":")[0]).version)
-                          for t in suite.tasks},
-        "contract": {"passed": bool(contract.get("passed")), "skipped": bool(contract.get("skipped")),
-                     "model": standard.contract_model},
-        "nonstandard": {"limit": opts.limit} if opts.limit is not None else {},
-    }
+    manifest = build_manifest(standard, suite, registries, model=opts.model, defense=opts.defense,
+                              defense_params=opts.defense_params, contract=contract, limit=opts.limit)
     bundle = write_bundle(out, bundle_runs, manifest, contract)
     opts.echo(f"submit: wrote {bundle} ({len(bundle_runs)} runs); send it to the leaderboard maintainers, who add "
               f"it with `harness leaderboard add {bundle.name}`")
     return SubmitResult(bundle, suite.name, [r.path for r in bundle_runs], contract)
+
+
+def build_manifest(standard: Standard, suite: Suite, registries: Registries, *, model: str, defense: str,
+                   defense_params: Mapping[str, Any], contract: Mapping[str, Any],
+                   limit: int | None = None) -> dict[str, Any]:
+    """The manifest fields `harness submit` writes (bundle.write_bundle adds runs, files and schemas)."""
+    from defenses.base import source_hash
+    from harness.runner import defense_class
+    from leaderboard.standard import pinned_judges
+
+    defense_cls = defense_class(registries, defense)
+    pinned = pinned_judges(standard, registries)
+    tasks = [t.partition(":")[0] for t in suite.tasks]
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "harness_version": _harness_version(),
+        "git_revision": _git_revision(),
+        "standard": {"version": standard.version, "suite": suite.name, "source": standard.source},
+        "model": model,
+        "defense": {"name": defense, "params": dict(defense_params), "source_hash": source_hash(defense_cls),
+                    "status": getattr(defense_cls, "status", "")},
+        "judges": {t: pinned.by_task[t] for t in tasks},
+        "task_versions": {t: str(registries.tasks.get(t).version) for t in tasks},
+        "contract": {"passed": bool(contract.get("passed")), "skipped": bool(contract.get("skipped")),
+                     "model": standard.contract_model},
+        "nonstandard": {"limit": limit} if limit is not None else {},
+    }
 
 
 def judge_groups(suite: Suite, standard: Standard) -> dict[str, list[str]]:
