@@ -3,7 +3,9 @@
 Sample files name media by local path, and ingested submissions come from other machines, so a path is a claim,
 not a fact. A file is only taken into the (public) site when
   - it lies under one of the allowed media roots (default: the harness cache, the data root, the runs folder),
-  - images decode with Pillow (they are re-encoded as a bounded JPEG thumbnail, never copied as they are),
+  - images are identified by Pillow as PNG, JPEG, GIF or WebP; small ones (at most `copy_image_px` on their
+    longer side and `copy_image_bytes`) are copied as they are, larger ones are re-encoded as a JPEG thumbnail
+    of at most `thumb_px` (the browser scales either to the same box; a copy skips decoding and re-encoding),
   - audio and video start with the magic bytes of a known container and are at most `max_copy_bytes`.
 Anything else is shown as "not available" with the reason. Assets are named by a hash of (resolved path, size,
 mtime), so rebuilding into the same site reuses them and two runs sharing a file share one asset.
@@ -25,7 +27,13 @@ ASSET_DIR = "assets/media"
 class MediaPolicy:
     roots: tuple[Path, ...]
     thumb_px: int = 240  # longest side of image thumbnails
+    copy_image_px: int = 1024  # images up to this size (and copy_image_bytes) are copied, not re-encoded
+    copy_image_bytes: int = 300 * 1024
     max_copy_bytes: int = 16 * 1024 * 1024  # audio / video larger than this are not copied
+    workers: int = 4  # threads making assets (Pillow releases the GIL while decoding and resizing)
+
+
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}  # never SVG: it can carry scripts
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:
@@ -61,15 +69,31 @@ class MediaAssets:
         self._roots = tuple(r.resolve() for r in self.policy.roots)
         (self.out_dir / ASSET_DIR).mkdir(parents=True, exist_ok=True)
 
+    def prepare(self, items: Sequence[tuple[str, str]]) -> None:
+        """Make the assets of many (kind, path) items in parallel; `asset` then answers from memory."""
+        todo = list(dict.fromkeys(i for i in items if i not in self._done))
+        if len(todo) < 2 or self.policy.workers < 2:
+            for kind, path in todo:
+                self.asset(kind, path)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.policy.workers) as pool:
+            for key, made in zip(todo, pool.map(lambda item: self._safe_make(*item), todo)):
+                self._done[key] = made
+
     def asset(self, kind: str, path: str) -> dict[str, Any]:
         """{"kind", "src"} (src relative to the site root), or {"kind", "missing": reason}."""
         key = (kind, path)
         if key not in self._done:
-            try:
-                self._done[key] = self._make(kind, path)
-            except Exception as exc:  # one bad file must not stop a build; the page says why
-                self._done[key] = {"kind": kind, "missing": f"not readable ({type(exc).__name__})"}
+            self._done[key] = self._safe_make(kind, path)
         return self._done[key]
+
+    def _safe_make(self, kind: str, path: str) -> dict[str, Any]:
+        try:
+            return self._make(kind, path)
+        except Exception as exc:  # one bad file must not stop a build; the page says why
+            return {"kind": kind, "missing": f"not readable ({type(exc).__name__})"}
 
     def _make(self, kind: str, path: str) -> dict[str, Any]:
         src = Path(path)
@@ -82,14 +106,28 @@ class MediaAssets:
         if not resolved.is_file():
             return {"kind": kind, "missing": "not a file"}
         stat = resolved.stat()
-        name = hashlib.sha256(f"{resolved}\0{stat.st_size}\0{stat.st_mtime_ns}\0{self.policy.thumb_px}"
-                              .encode()).hexdigest()[:24]
+        name = hashlib.sha256(f"{resolved}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:24]
         if kind == "image":
-            return self._thumbnail(resolved, name)
+            return self._image(resolved, name, stat.st_size)
         return self._copy(kind, resolved, name, stat.st_size)
 
+    def _image(self, path: Path, name: str, size: int) -> dict[str, Any]:
+        from PIL import Image
+
+        with Image.open(path) as img:  # reads the header only
+            fmt, dims = img.format, img.size
+        if fmt not in IMAGE_FORMATS:
+            return {"kind": "image", "missing": f"not a PNG, JPEG, GIF or WebP image ({fmt})"}
+        if max(dims) <= self.policy.copy_image_px and size <= self.policy.copy_image_bytes:
+            rel = f"{ASSET_DIR}/{name}.{IMAGE_FORMATS[fmt]}"
+            target = self.out_dir / rel
+            if not target.exists():
+                _write_via_tmp(target, lambda f: f.write(path.read_bytes()))
+            return {"kind": "image", "src": rel}
+        return self._thumbnail(path, name)
+
     def _thumbnail(self, path: Path, name: str) -> dict[str, Any]:
-        rel = f"{ASSET_DIR}/{name}.jpg"
+        rel = f"{ASSET_DIR}/{name}-t{self.policy.thumb_px}.jpg"
         target = self.out_dir / rel
         if not target.exists():
             from PIL import Image

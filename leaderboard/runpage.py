@@ -78,7 +78,9 @@ class SampleData:
         sha = run.samples_sha256
         if sha not in self._written:
             raw = (run.path / SAMPLES_FILE).read_bytes()
-            media = {path: self.media.asset(kind, path) for kind, path in media_paths(raw)}
+            items = media_paths(raw)
+            self.media.prepare(items)
+            media = {path: self.media.asset(kind, path) for kind, path in items}
             rel = f"data/samples-{sha[:20]}.js"
             payload = json.dumps({"jsonl": raw.decode("utf-8", errors="replace"), "media": media})
             (self.out_dir / rel).write_text(f"window.OSH_SAMPLES = {payload};\n", encoding="utf-8")

@@ -95,18 +95,27 @@ def test_media_paths_reads_media_parts_only():
 
 
 class TestMedia:
-    def test_thumbnails_are_bounded_jpegs_and_reused(self, tmp_path, media):
+    def test_large_images_become_bounded_jpeg_thumbnails_small_ones_are_copied(self, tmp_path, media):
         big = tmp_path / "big.png"
-        Image.new("RGB", (1200, 600), "red").save(big)
-        assets = MediaAssets(tmp_path / "site", MediaPolicy((tmp_path, media.image_rgba.parent), thumb_px=100))
+        Image.new("RGBA", (1200, 600), (255, 0, 0, 128)).save(big)
+        policy = MediaPolicy((tmp_path, media.image_rgba.parent), thumb_px=100)
+        assets = MediaAssets(tmp_path / "site", policy)
         a = assets.asset("image", str(big))
         with Image.open(tmp_path / "site" / a["src"]) as img:
-            assert img.format == "JPEG" and max(img.size) == 100
-        again = MediaAssets(tmp_path / "site", MediaPolicy((tmp_path,), thumb_px=100)).asset("image", str(big))
-        assert again == a
-        rgba = assets.asset("image", str(media.image_rgba))
-        with Image.open(tmp_path / "site" / rgba["src"]) as img:
-            assert img.mode == "RGB"
+            assert img.format == "JPEG" and img.mode == "RGB" and max(img.size) == 100
+        assert MediaAssets(tmp_path / "site", policy).asset("image", str(big)) == a  # a rebuild reuses it
+        small = assets.asset("image", str(media.image_rgba))
+        assert small["src"].endswith(".png")
+        assert (tmp_path / "site" / small["src"]).read_bytes() == media.image_rgba.read_bytes()
+
+    def test_prepare_makes_assets_in_parallel_with_the_same_result(self, tmp_path, media):
+        items = [("image", str(media.image)), ("audio", str(media.speech)), ("image", str(tmp_path / "gone.png"))]
+        policy = MediaPolicy((tmp_path, media.image.parent, media.speech.parent))
+        parallel = MediaAssets(tmp_path / "a", policy)
+        parallel.prepare(items * 2)
+        serial = MediaAssets(tmp_path / "b", MediaPolicy(policy.roots, workers=1))
+        assert [parallel.asset(*i) for i in items] == [serial.asset(*i) for i in items]
+        assert "src" in parallel.asset(*items[0]) and "src" in parallel.asset(*items[1])
 
     def test_audio_and_video_are_copied_after_a_magic_check(self, tmp_path, media):
         assets = MediaAssets(tmp_path / "site", MediaPolicy((Path(media.speech).parent,)))
@@ -130,6 +139,9 @@ class TestMedia:
         link.symlink_to(media.speech)  # resolves outside the root
         assert "outside" in assets.asset("audio", str(link))["missing"]
         assert "not readable" in MediaAssets(tmp_path / "s3", MediaPolicy((inside,))).asset("image", str(secret))["missing"]
+        svg = inside / "x.svg"
+        svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+        assert "missing" in MediaAssets(tmp_path / "s3", MediaPolicy((inside,))).asset("image", str(svg))
         assert not [p for p in (tmp_path / "site").rglob("*") if p.is_file()]
 
 
