@@ -47,9 +47,12 @@ def media_files(root: Path, n_images: int, n_audio: int, n_video: int) -> dict[s
     (root / "media").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for i in range(n_images):
-        if i % 10 == 9:  # a photo: large, noisy, JPEG
+        if i % 10 == 9:  # a photo-like JPEG: smooth gradients with mild noise (about 300 KB at quality 85)
             path = root / "media" / f"photo{i}.jpg"
-            Image.fromarray(rng.integers(0, 255, (1200, 1600, 3), dtype=np.uint8)).save(path, quality=85)
+            y, x = np.mgrid[0:1200, 0:1600]
+            base = np.stack([x * 255 // 1600, y * 255 // 1200, (x + y + 40 * i) % 256], axis=-1)
+            noise = rng.normal(0, 6, base.shape)
+            Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(path, quality=85)
         else:
             path = root / "media" / f"img{i}.png"
             img = Image.new("RGB", (512, 512), (255, 255 - i % 128, 255))

@@ -4,16 +4,18 @@ Sample files name media by local path, and ingested submissions come from other 
 not a fact. A file is only taken into the (public) site when
   - it lies under one of the allowed media roots (default: the harness cache, the data root, the runs folder),
   - images are identified by Pillow as PNG, JPEG, GIF or WebP; small ones (at most `copy_image_px` on their
-    longer side and `copy_image_bytes`) are copied as they are, larger ones are re-encoded as a JPEG thumbnail
-    of at most `thumb_px` (the browser scales either to the same box; a copy skips decoding and re-encoding),
+    longer side and `copy_image_bytes`) are taken as they are, larger ones are re-encoded as a JPEG thumbnail
+    of at most `thumb_px` (the browser scales either to the same box; taking a file skips decoding),
   - audio and video start with the magic bytes of a known container and are at most `max_copy_bytes`.
-Anything else is shown as "not available" with the reason. Assets are named by a hash of (resolved path, size,
-mtime), so rebuilding into the same site reuses them and two runs sharing a file share one asset.
+Anything else is shown as "not available" with the reason. Files taken as they are become hard links when the
+site is on the same file system (else copies). Assets are named by a hash of (resolved path, size, mtime), so
+rebuilding into the same site reuses them and two runs sharing a file share one asset.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,9 +122,7 @@ class MediaAssets:
             return {"kind": "image", "missing": f"not a PNG, JPEG, GIF or WebP image ({fmt})"}
         if max(dims) <= self.policy.copy_image_px and size <= self.policy.copy_image_bytes:
             rel = f"{ASSET_DIR}/{name}.{IMAGE_FORMATS[fmt]}"
-            target = self.out_dir / rel
-            if not target.exists():
-                _write_via_tmp(target, lambda f: f.write(path.read_bytes()))
+            _link_or_copy(path, self.out_dir / rel)
             return {"kind": "image", "src": rel}
         return self._thumbnail(path, name)
 
@@ -155,14 +155,24 @@ class MediaAssets:
             return {"kind": kind, "missing": "not a recognised audio or video file"}
         real_kind, ext = found
         rel = f"{ASSET_DIR}/{name}.{ext}"
-        target = self.out_dir / rel
+        _link_or_copy(path, self.out_dir / rel)
+        return {"kind": real_kind, "src": rel}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link when source and site share a file system (creating a file costs far more than a link on
+    some systems), else a copy through a temporary name."""
+    if target.exists():
+        return
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, links not permitted, or a concurrent build made it first
         if not target.exists():
             def copy(f) -> None:
-                with path.open("rb") as source:
-                    shutil.copyfileobj(source, f)
+                with source.open("rb") as src:
+                    shutil.copyfileobj(src, f)
 
             _write_via_tmp(target, copy)
-        return {"kind": real_kind, "src": rel}
 
 
 def _write_via_tmp(target: Path, write) -> None:
