@@ -32,7 +32,7 @@ from harness.records import Sample, user_message
 
 MODELS = 20
 DEFENSES = ("none", "self-reminder", "omnisteer", "regap", "guard")
-WORDS = ("the", "a", "model", "answer", "request", "cannot", "help", "here", "steps", "first", "then", "safe",
+WORDS = ("the", "a", "model", "answer", "request", "can", "help", "here", "steps", "first", "then", "safe",
          "information", "general", "would", "like", "to", "explain", "process", "result", "<b>", "&", "data")
 
 

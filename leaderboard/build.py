@@ -177,7 +177,7 @@ def _write_run_pages(env: Any, out_dir: Path, table: LeaderboardTable, records: 
         context = page_context(run, display_judge=display_judge_for(run, refs), judge_labels=labels,
                                overhead=run_overhead(run, records) if run.defense != "none" else None,
                                samples_script=samples.script_for(run))
-        defense_info = run.info.get("defense") if isinstance(run.info.get("defense"), dict) else {}
+        defense_info = run.defense_info
         html = template.render(root="../", status=str(defense_info.get("status") or ""), defense_info=defense_info,
                                **context, **common)
         write_run_page(html, out_dir / "run" / f"{run.key}.html", run)

@@ -156,6 +156,7 @@ def verify_bundle(path: Path, *, standard: Standard, pinned: PinnedJudges,
     if not isinstance(manifest, dict) or manifest.get("schema") != BUNDLE_SCHEMA:
         got = manifest.get("schema") if isinstance(manifest, dict) else type(manifest).__name__
         raise BundleRejected(f"{MANIFEST} schema is {got!r}; this leaderboard reads {BUNDLE_SCHEMA!r}")
+    _check_manifest_shape(manifest)
     files = {k: v for k, v in members.items() if k != MANIFEST}
     _check_hashes(manifest, files)
     _check_schemas(manifest)
@@ -176,15 +177,29 @@ def verify_bundle(path: Path, *, standard: Standard, pinned: PinnedJudges,
 def submission_id(manifest: Mapping[str, Any], manifest_bytes: bytes) -> str:
     from harness.records import _slug
 
-    defense = (manifest.get("defense") or {}).get("name", "defense")
+    defense = manifest["defense"]["name"]
     return f"{_slug(str(manifest.get('model', 'model')))}__{_slug(str(defense))}__" \
            f"{hashlib.sha256(manifest_bytes).hexdigest()[:12]}"
 
 
+_MANIFEST_FIELDS: dict[str, type] = {"model": str, "defense": dict, "judges": dict, "task_versions": dict,
+                                     "runs": list, "standard": dict, "contract": dict, "files": dict, "schemas": dict}
+
+
+def _check_manifest_shape(manifest: Mapping[str, Any]) -> None:
+    """Types of the fields verification reads, so a malformed manifest is refused rather than crashing."""
+    for key, kind in _MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(key), kind):
+            raise BundleRejected(f"{MANIFEST}: `{key}` is missing or not a {kind.__name__}")
+    defense = manifest["defense"]
+    if not isinstance(defense.get("name"), str) or not isinstance(defense.get("params", {}), dict):
+        raise BundleRejected(f"{MANIFEST}: `defense` needs a name and a params object")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest["files"].items()):
+        raise BundleRejected(f"{MANIFEST}: `files` must map file names to sha256 strings")
+
+
 def _check_hashes(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -> None:
-    listed = manifest.get("files")
-    if not isinstance(listed, dict):
-        raise BundleRejected(f"{MANIFEST} has no `files` table of sha256 hashes")
+    listed = manifest["files"]
     for name in sorted(listed):
         check_member_name(name)
         if name not in files:
@@ -405,14 +420,15 @@ def _selector(task: Any) -> str:
 
 
 def _check_defense(manifest: Mapping[str, Any], runs: Mapping[str, _Run]) -> None:
-    claimed = manifest.get("defense") or {}
+    claimed = manifest["defense"]
     for run in runs.values():
         if _role(manifest, run.run_id) != "defense":
             continue
         if run.spec.defense != claimed.get("name"):
             raise BundleRejected(f"run {run.run_id} runs defense {run.spec.defense}, the manifest says "
                                  f"{claimed.get('name')}")
-        recorded = (run.info.get("defense") or {}).get("source_hash")
+        info = run.info.get("defense")
+        recorded = info.get("source_hash") if isinstance(info, dict) else None
         if recorded != claimed.get("source_hash"):
             raise BundleRejected(f"run {run.run_id}: the defense source hash is {recorded}, the manifest says "
                                  f"{claimed.get('source_hash')}")

@@ -77,11 +77,17 @@ def cmd_add(args: argparse.Namespace) -> int:
     from leaderboard.standard import load_standard
     from tasks.base import TaskContext
 
+    from harness.cli import CLIError
+    from leaderboard.bundle import BundleRejected
+
     context = TaskContext(cache_dir=config.cache_dir(args.cache_dir), data_root=config.data_root(args.data_root)) \
         if args.verify_samples else None
-    result = add_bundle(Path(args.bundle), Path(args.runs), standard=load_standard(args.standard),
-                        registries=default_registries(args.include_path), allow_nonstandard=args.allow_nonstandard,
-                        sample_context=context)
+    try:
+        result = add_bundle(Path(args.bundle), Path(args.runs), standard=load_standard(args.standard),
+                            registries=default_registries(args.include_path),
+                            allow_nonstandard=args.allow_nonstandard, sample_context=context)
+    except BundleRejected as exc:
+        raise CLIError(f"bundle refused, nothing was added: {exc}") from None
     for w in result.warnings:
         print(f"warning: {w}")
     if result.already:

@@ -150,7 +150,7 @@ def page_context(run: RunRecord, *, display_judge: str, judge_labels: Mapping[st
                  overhead: tuple[float, float] | None, samples_script: str | None) -> dict[str, Any]:
     judges = run.judges()
     order = [display_judge] + sorted(j for j in judges if j != display_judge)
-    defense_info = run.info.get("defense") or {}
+    defense_info = run.defense_info
     return {
         "run": run,
         "spec_json": json.dumps(run.spec, indent=2, ensure_ascii=False, sort_keys=True),

@@ -39,8 +39,14 @@ class RunRecord:
     def defense(self) -> str:
         return str(self.spec.get("defense", "?"))
 
+    @property
+    def defense_info(self) -> dict[str, Any]:
+        info = self.info.get("defense")
+        return info if isinstance(info, dict) else {}
+
     def judges(self) -> dict[str, Any]:
-        return dict(self.summary.get("judges") or {})
+        judges = self.summary.get("judges")
+        return dict(judges) if isinstance(judges, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,9 @@ def load_runs(runs_dir: Path) -> tuple[list[RunRecord], list[SkippedRun]]:
         except (OSError, ValueError) as exc:
             skipped.append(SkippedRun(path, f"summary.json unreadable: {exc}"))
             continue
-        if not isinstance(summary, dict) or not isinstance(summary.get("rows"), list) \
-                or not isinstance(summary.get("spec"), dict):
-            skipped.append(SkippedRun(path, "summary.json lacks rows or spec"))
+        problem = summary_problem(summary)
+        if problem:
+            skipped.append(SkippedRun(path, f"summary.json: {problem}"))
             continue
         try:
             info = _read_json(path / "run_info.json")
@@ -87,6 +93,31 @@ def load_runs(runs_dir: Path) -> tuple[list[RunRecord], list[SkippedRun]]:
             summary=summary, info=info if isinstance(info, dict) else {}, samples_sha256=file_sha256(path / SAMPLES_FILE),
         ))
     return records, skipped
+
+
+_RATES = ("asr", "rsr", "benign_acceptance", "accuracy", "unknown_rate", "refusal_rate")
+
+
+def summary_problem(summary: Any) -> str | None:
+    """What makes a summary unusable for the table (the fields the table reads), or None."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("rows"), list):
+        return "no rows"
+    spec = summary.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("tasks"), list):
+        return "no spec with tasks"
+    if any(not isinstance(t, dict) or "name" not in t or "version" not in t for t in spec["tasks"]):
+        return "a task without name or version"
+    for row in summary["rows"]:
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("judge", "task", "label")):
+            return "a row without judge, task or label"
+        if not all(isinstance(row.get(k, 0), int) for k in ("n", "judged", "unknown")):
+            return "a row with non-integer counts"
+        for key in _RATES:
+            rate = row.get(key)
+            if rate is not None and not (isinstance(rate, dict) and isinstance(rate.get("k"), int)
+                                         and isinstance(rate.get("n"), int)):
+                return f"a row with a malformed {key}"
+    return None
 
 
 def file_sha256(path: Path) -> str | None:

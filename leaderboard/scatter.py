@@ -43,12 +43,16 @@ class Scatter:
     points: list[Point]
     ticks: list[tuple[float, str]]  # fraction in [0, 1], label
     legend: list[tuple[str, str]]  # model, colour
+    labelled: bool = True  # text labels next to points (off when there are too many to read)
 
     def x(self, frac: float) -> float:
         return self.left + frac * self.plot_w
 
     def y(self, frac: float) -> float:
         return self.top + (1 - frac) * self.plot_h
+
+
+MAX_LABELLED = 12  # beyond this many points, labels overlap into a blot: tooltips only
 
 
 def scatter(entries: Sequence[Entry], x_metric: str, x_label: str, *, width: int = 560, height: int = 380) -> Scatter | None:
@@ -82,4 +86,4 @@ def scatter(entries: Sequence[Entry], x_metric: str, x_label: str, *, width: int
     used = sorted({p.model for p in points})
     ticks = [(f / 4, f"{25 * f}%") for f in range(5)]
     return Scatter(x_metric, x_label, width, height, left, top, plot_w, plot_h, points, ticks,
-                   [(m, colours[m]) for m in used])
+                   [(m, colours[m]) for m in used], labelled=len(points) <= MAX_LABELLED)

@@ -143,7 +143,7 @@ def judge_label(judge: str | None, labels: Mapping[str, str], descriptions: Mapp
 
 
 def _spec_tasks(rec: RunRecord) -> list[Mapping[str, Any]]:
-    return [t for t in rec.spec.get("tasks") or () if isinstance(t, Mapping) and "name" in t]
+    return list(rec.spec["tasks"])  # validated by runs.summary_problem
 
 
 def _has_task(rec: RunRecord, task: str) -> bool:
@@ -225,7 +225,7 @@ class Entry:
     def status(self) -> str:
         """The defense's status label (e.g. `reconstructed`), from its runs."""
         for run in self.runs:
-            status = ((run.info.get("defense") or {}).get("status")) or ""
+            status = run.defense_info.get("status")
             if status:
                 return str(status)
         return ""
