@@ -264,3 +264,15 @@ def test_missing_verdicts_of_the_pinned_judge_are_refused(tmp_path, standard, re
 
     with pytest.raises(BundleRejected, match=r"1 generation\(s\) have no verdict from the pinned judge"):
         add(rewrite(bundle, change, rehash=True))
+
+
+def test_malformed_manifest_is_refused_not_a_crash(tmp_path, standard, registries, add):
+    bundle = make_bundle(tmp_path, standard, registries)
+
+    def change(files):
+        manifest = json.loads(files[MANIFEST])
+        manifest["defense"] = "none"
+        files[MANIFEST] = json.dumps(manifest).encode()
+
+    with pytest.raises(BundleRejected, match="`defense` is missing or not a dict"):
+        add(rewrite(bundle, change, rehash=False))

@@ -197,3 +197,17 @@ class TestExports:
         out = build(runs).index.parent
         parsed = list(csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text())))
         assert parsed[0]["model"] == "'=HYPERLINK(\"x\")"
+
+
+def test_malformed_summaries_are_skipped_with_the_reason_not_fatal(tmp_path, build):
+    runs = tmp_path / "runs"
+    good = write_scored_run(runs, text_samples("smoke", "text", 2, 2), model="a")
+    bad = write_scored_run(runs, text_samples("smoke", "text", 2, 2), model="b")
+    summary = json.loads((bad / "summary.json").read_text())
+    summary["rows"][0]["asr"] = "lots"
+    summary["rows"][1]["asr"] = "lots"
+    (bad / "summary.json").write_text(json.dumps(summary))
+    result = build(runs)
+    assert result.runs == 1 and result.main_rows == 1
+    assert [(s.path.name, s.reason) for s in result.skipped] == [(bad.name, "summary.json: a row with a malformed asr")]
+    assert good.name in result.index.read_text()
