@@ -84,7 +84,8 @@ def write_bundle(out: Path, runs: Sequence[BundleRun], manifest: Mapping[str, An
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in [(MANIFEST, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())] + sorted(members.items()):
+        manifest_bytes = (json.dumps(full, indent=2, sort_keys=True) + "\n").encode()
+        for name, data in [(MANIFEST, manifest_bytes), *sorted(members.items())]:
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (stat.S_IFREG | 0o644) << 16
@@ -298,7 +299,8 @@ def _load_run(run_id: str, files: Mapping[str, bytes]) -> _Run:
     except BundleRejected:
         raise
     except (KeyError, TypeError, ValueError) as exc:
-        raise BundleRejected(f"run {run_id}: a record does not match its schema ({type(exc).__name__}: {exc})") from None
+        raise BundleRejected(f"run {run_id}: a record does not match its schema "
+                             f"({type(exc).__name__}: {exc})") from None
     if spec.run_id != run_id:
         raise BundleRejected(f"run {run_id}: spec.json describes run {spec.run_id} (the spec was edited)")
     if summary.get("run_id") != run_id:

@@ -90,7 +90,8 @@ def load_runs(runs_dir: Path) -> tuple[list[RunRecord], list[SkippedRun]]:
         run_id = str(summary.get("run_id") or path.name)
         records.append(RunRecord(
             key=_unique_key(run_id, origin, used), path=path, run_id=run_id, origin=origin, spec=summary["spec"],
-            summary=summary, info=info if isinstance(info, dict) else {}, samples_sha256=file_sha256(path / SAMPLES_FILE),
+            summary=summary, info=info if isinstance(info, dict) else {},
+            samples_sha256=file_sha256(path / SAMPLES_FILE),
         ))
     return records, skipped
 

@@ -55,7 +55,8 @@ class Scatter:
 MAX_LABELLED = 12  # beyond this many points, labels overlap into a blot: tooltips only
 
 
-def scatter(entries: Sequence[Entry], x_metric: str, x_label: str, *, width: int = 560, height: int = 380) -> Scatter | None:
+def scatter(entries: Sequence[Entry], x_metric: str, x_label: str, *, width: int = 560,
+            height: int = 380) -> Scatter | None:
     """None when no entry has both an ASR and the x metric."""
     left, top, right, bottom = 56, 16, 16, 44
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -73,7 +74,8 @@ def scatter(entries: Sequence[Entry], x_metric: str, x_label: str, *, width: int
         right = cx > left + 0.75 * plot_w
         points.append(Point(
             label=e.defense, model=e.model, colour=colours[e.model], cx=cx, cy=cy,
-            x_err=(shell.x(xr.low or 0.0), shell.x(xr.high or 0.0)), y_err=(shell.y(yr.low or 0.0), shell.y(yr.high or 0.0)),
+            x_err=(shell.x(xr.low or 0.0), shell.x(xr.high or 0.0)),
+            y_err=(shell.y(yr.low or 0.0), shell.y(yr.high or 0.0)),
             title=(f"{e.model} / {e.defense}: ASR {100 * yr.value:.1f}% [{100 * (yr.low or 0):.0f}-"
                    f"{100 * (yr.high or 0):.0f}], {x_label} {100 * xr.value:.1f}% [{100 * (xr.low or 0):.0f}-"
                    f"{100 * (xr.high or 0):.0f}]"),

@@ -214,7 +214,8 @@ def _run(opts: SubmitOptions, registries: Registries, standard: Standard, suite:
     context = TaskContext(cache_dir=opts.cache_dir, data_root=opts.data_root)
     spec = build_spec(
         registries, context, model=opts.model, tasks=[TaskSelector.parse(t) for t in tasks], defense=defense,
-        defense_params=dict(params), judge=cfg.judge, judge_params={**dict(cfg.params), **endpoint_for(cfg.judge, opts.judge_endpoint)},
+        defense_params=dict(params), judge=cfg.judge,
+        judge_params={**dict(cfg.params), **endpoint_for(cfg.judge, opts.judge_endpoint)},
         limit=opts.limit if opts.limit is not None else suite.limit, seed=suite.seed,
         generation=GenerationConfig(max_new_tokens=suite.max_new_tokens), dtype=opts.dtype,
     )

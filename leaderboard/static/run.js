@@ -157,8 +157,12 @@
     var pages = Math.max(1, Math.ceil(shown.length / pageSize));
     state.page = Math.min(state.page, pages - 1);
     list.replaceChildren();
-    shown.slice(state.page * pageSize, (state.page + 1) * pageSize).forEach(function (s) { list.appendChild(card(s)); });
-    if (!shown.length) list.appendChild(el("p", "empty", samples.length ? "No sample matches." : "No samples in this run."));
+    shown.slice(state.page * pageSize, (state.page + 1) * pageSize).forEach(function (s) {
+      list.appendChild(card(s));
+    });
+    if (!shown.length) {
+      list.appendChild(el("p", "empty", samples.length ? "No sample matches." : "No samples in this run."));
+    }
     pageInfo.textContent = "page " + (state.page + 1) + " of " + pages + " \u00b7 " + shown.length + " of " +
       samples.length + " samples";
     prev.disabled = state.page === 0;

@@ -27,7 +27,8 @@ def test_add_refuses_with_the_reason_and_exit_status_2(tmp_path, capsys):
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip: no manifest
     assert main(["leaderboard", "add", str(bad), "--runs", str(tmp_path / "runs")]) == 2
-    assert "harness: error: bundle refused, nothing was added: the bundle has no manifest.json" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "harness: error: bundle refused, nothing was added: the bundle has no manifest.json" in err
     assert not (tmp_path / "runs").exists()
 
 

@@ -27,7 +27,8 @@ def evil_respond(s):
 @pytest.fixture
 def site(tmp_path, build, media):
     runs = tmp_path / "runs"
-    samples = text_samples("smoke", "text", 4, 4) + media_samples("smoke", "image", "image", [media.image, media.image_rgba])
+    samples = text_samples("smoke", "text", 4, 4)
+    samples += media_samples("smoke", "image", "image", [media.image, media.image_rgba])
     samples += media_samples("smoke", "audio", "audio", [media.speech], label="benign")
     evil = write_scored_run(runs, samples, model="<b>bold-model</b>", respond=evil_respond, notes=["<i>note</i>"])
     guard = write_scored_run(runs, samples, model="<b>bold-model</b>", defense="guard", respond=refuse_every(1),
@@ -120,9 +121,11 @@ class TestMedia:
     def test_audio_and_video_are_copied_after_a_magic_check(self, tmp_path, media):
         assets = MediaAssets(tmp_path / "site", MediaPolicy((Path(media.speech).parent,)))
         wav = assets.asset("audio", str(media.speech))
-        assert wav["src"].endswith(".wav") and (tmp_path / "site" / wav["src"]).read_bytes() == media.speech.read_bytes()
+        assert wav["src"].endswith(".wav")
+        assert (tmp_path / "site" / wav["src"]).read_bytes() == media.speech.read_bytes()
         assert assets.asset("audio", str(media.stereo))["src"].endswith(".flac")
-        assert assets.asset("video", str(media.video)) == {"kind": "video", "src": assets.asset("video", str(media.video))["src"]}
+        video = assets.asset("video", str(media.video))
+        assert video["kind"] == "video" and video["src"].endswith(".mp4")
         assert sniff(b"RIFF\x00\x00\x00\x00WAVEfmt ") == ("audio", "wav") and sniff(b"#!/bin/sh\n") is None
 
     def test_refuses_files_outside_the_roots_non_media_and_oversized(self, tmp_path, media):
@@ -132,16 +135,17 @@ class TestMedia:
         secret.write_text("-----BEGIN PRIVATE KEY-----")
         assets = MediaAssets(tmp_path / "site", MediaPolicy((inside,), max_copy_bytes=10))
         assert "outside" in assets.asset("audio", str(media.speech))["missing"]
-        assert "not a recognised" in MediaAssets(tmp_path / "s2", MediaPolicy((inside,))).asset("audio", str(secret))["missing"]
+        unlimited = MediaAssets(tmp_path / "s2", MediaPolicy((inside,)))
+        assert "not a recognised" in unlimited.asset("audio", str(secret))["missing"]
         assert "too large" in assets.asset("audio", str(secret))["missing"]
         assert "not on this machine" in assets.asset("image", str(inside / "nope.png"))["missing"]
         link = inside / "link.wav"
         link.symlink_to(media.speech)  # resolves outside the root
         assert "outside" in assets.asset("audio", str(link))["missing"]
-        assert "not readable" in MediaAssets(tmp_path / "s3", MediaPolicy((inside,))).asset("image", str(secret))["missing"]
+        assert "not readable" in unlimited.asset("image", str(secret))["missing"]
         svg = inside / "x.svg"
         svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
-        assert "missing" in MediaAssets(tmp_path / "s3", MediaPolicy((inside,))).asset("image", str(svg))
+        assert "missing" in unlimited.asset("image", str(svg))
         assert not [p for p in (tmp_path / "site").rglob("*") if p.is_file()]
 
 
@@ -179,7 +183,8 @@ class TestExports:
         assert table["schema"] == "leaderboard.table/1"
         rows = table["rows"]
         assert [(r["table"], r["model"], r["defense"]) for r in rows] == [
-            ("main", "<b>bold-model</b>", "none"), ("main", "<b>bold-model</b>", "guard"), ("separate", "other", "none")]
+            ("main", "<b>bold-model</b>", "none"), ("main", "<b>bold-model</b>", "guard"),
+            ("separate", "other", "none")]
         assert table["references"]["smoke"]["judge"] == KeywordJudge().id
         main = rows[0]
         assert main["overall"]["asr"]["value"] == 1.0  # every harmful answer is the (complying) evil string
