@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from leaderboard.media import MediaAssets, MediaPolicy, default_roots
 from leaderboard.runs import RunRecord, SkippedRun, load_runs
-from leaderboard.standard import Standard, load_standard, pinned_judges
+from leaderboard.standard import Standard, card_versions, load_standard, pinned_judges
 
 if TYPE_CHECKING:
     from harness.registries import Registries
@@ -83,11 +83,7 @@ def make_table(records: Sequence[RunRecord], skipped: Sequence[SkippedRun], stan
     from leaderboard.table import build_table, compute_references
 
     pinned = pinned_judges(standard, registries)
-
-    def current_version(task: str) -> str | None:
-        return str(registries.tasks.get(task).version) if task in registries.tasks else None
-
-    refs = compute_references(records, pinned.by_task, pinned.labels, current_version, standard.version)
+    refs = compute_references(records, pinned.by_task, pinned.labels, card_versions(registries), standard.version)
     order = [t for suite in standard.suites.values() for t in suite.task_names()] + list(standard.pinned)
     return build_table(records, refs, task_order=list(dict.fromkeys(order)), standard_version=standard.version,
                        skipped=skipped)

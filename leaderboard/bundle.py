@@ -20,7 +20,7 @@ import json
 import re
 import stat
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +98,7 @@ def write_bundle(out: Path, runs: Sequence[BundleRun], manifest: Mapping[str, An
 @dataclass
 class VerifiedBundle:
     manifest: dict[str, Any]
+    manifest_bytes: bytes  # as in the zip: ingested byte for byte
     submission_id: str
     files: dict[str, bytes]  # every member but the manifest, verified
     run_ids: list[str]
@@ -144,8 +145,8 @@ def read_members(path: Path) -> dict[str, bytes]:
 
 
 def verify_bundle(path: Path, *, standard: Standard, pinned: PinnedJudges,
-                  current_version: Any, allow_nonstandard: bool = False,
-                  expected_samples: Any = None) -> VerifiedBundle:
+                  current_version: Callable[[str], str | None], allow_nonstandard: bool = False,
+                  expected_samples: Callable[[RunSpec], Sequence[Sample]] | None = None) -> VerifiedBundle:
     """Check a bundle completely; raise BundleRejected with the first reason found."""
     members = read_members(Path(path))
     if MANIFEST not in members:
@@ -172,7 +173,8 @@ def verify_bundle(path: Path, *, standard: Standard, pinned: PinnedJudges,
     if expected_samples is not None:
         for run in runs.values():
             _check_samples(run, expected_samples(run.spec))
-    return VerifiedBundle(manifest, submission_id(manifest, members[MANIFEST]), files, sorted(run_ids), warnings)
+    return VerifiedBundle(manifest, members[MANIFEST], submission_id(manifest, members[MANIFEST]), files,
+                          sorted(run_ids), warnings)
 
 
 def submission_id(manifest: Mapping[str, Any], manifest_bytes: bytes) -> str:
@@ -347,7 +349,7 @@ def _check_manifest_runs(manifest: Mapping[str, Any], runs: Mapping[str, _Run]) 
 
 
 def _check_judges_and_versions(manifest: Mapping[str, Any], runs: Mapping[str, _Run], pinned: PinnedJudges,
-                               current_version: Any) -> None:
+                               current_version: Callable[[str], str | None]) -> None:
     claimed_judges = manifest.get("judges") or {}
     claimed_versions = manifest.get("task_versions") or {}
     for run_id, run in sorted(runs.items()):
@@ -476,7 +478,7 @@ class Ingested:
     already: bool = False
 
 
-def ingest(verified: VerifiedBundle, runs_dir: Path, manifest_bytes: bytes | None = None) -> Ingested:
+def ingest(verified: VerifiedBundle, runs_dir: Path) -> Ingested:
     """Write the verified files under RUNS/submissions/<submission id>/ (atomically: all or nothing)."""
     import shutil
     import tempfile
@@ -494,8 +496,7 @@ def ingest(verified: VerifiedBundle, runs_dir: Path, manifest_bytes: bytes | Non
             target = tmp / (name[len("runs/"):] if name.startswith("runs/") else name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        (tmp / MANIFEST).write_bytes(manifest_bytes if manifest_bytes is not None else
-                                     (json.dumps(verified.manifest, indent=2, sort_keys=True) + "\n").encode())
+        (tmp / MANIFEST).write_bytes(verified.manifest_bytes)
         tmp.replace(dest)
     finally:
         if tmp.exists():
@@ -503,7 +504,8 @@ def ingest(verified: VerifiedBundle, runs_dir: Path, manifest_bytes: bytes | Non
     return Ingested(verified.submission_id, dest, verified.run_ids, verified.warnings)
 
 
-def _selected_samples(load: Any, registries: Registries, context: Any, spec: RunSpec) -> list[Sample]:
+def _selected_samples(load: Callable[..., list[Sample]], registries: Registries, context: Any,
+                      spec: RunSpec) -> list[Sample]:
     try:
         return load(spec, registries, context)
     except (OSError, ValueError, KeyError) as exc:
@@ -514,13 +516,9 @@ def add_bundle(path: Path, runs_dir: Path, *, standard: Standard, registries: Re
                allow_nonstandard: bool = False, sample_context: Any = None) -> Ingested:
     """Verify a bundle against the standard and this checkout's task cards, then ingest it. With a
     `sample_context` (a tasks.base.TaskContext) the samples are also re-selected from this machine's task data."""
-    from leaderboard.standard import pinned_judges
+    from leaderboard.standard import card_versions, pinned_judges
 
     pinned = pinned_judges(standard, registries)
-
-    def current_version(task: str) -> str | None:
-        return str(registries.tasks.get(task).version) if task in registries.tasks else None
-
     expected = None
     if sample_context is not None:
         from functools import partial
@@ -528,8 +526,6 @@ def add_bundle(path: Path, runs_dir: Path, *, standard: Standard, registries: Re
         from harness.runner import load_samples
 
         expected = partial(_selected_samples, load_samples, registries, sample_context)
-    verified = verify_bundle(path, standard=standard, pinned=pinned, current_version=current_version,
+    verified = verify_bundle(path, standard=standard, pinned=pinned, current_version=card_versions(registries),
                              allow_nonstandard=allow_nonstandard, expected_samples=expected)
-    with zipfile.ZipFile(path) as zf:
-        manifest_bytes = zf.read(MANIFEST)
-    return ingest(verified, runs_dir, manifest_bytes)
+    return ingest(verified, runs_dir)

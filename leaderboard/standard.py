@@ -7,7 +7,7 @@ Everything here is read-only after loading: a `Standard` is a frozen value that 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -107,6 +107,19 @@ def pinned_judges(standard: Standard, registries: Registries) -> PinnedJudges:
         labels=MappingProxyType({ids[key]: cfg.label for key, cfg in standard.judges.items()}),
         keys=MappingProxyType({ids[key]: key for key in standard.judges}),
     )
+
+
+def card_versions(registries: Registries) -> Callable[[str], str | None]:
+    """task name -> its current card version in this checkout, None for a task not registered (or broken)."""
+    def version(task: str) -> str | None:
+        if task not in registries.tasks:
+            return None
+        try:
+            return str(registries.tasks.get(task).version)
+        except Exception:  # a broken plugin: compare its runs by majority instead of failing the whole build
+            return None
+
+    return version
 
 
 def load_standard(path: str | Path | None = None) -> Standard:
