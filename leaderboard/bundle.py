@@ -185,13 +185,14 @@ def submission_id(manifest: Mapping[str, Any], manifest_bytes: bytes) -> str:
            f"{hashlib.sha256(manifest_bytes).hexdigest()[:12]}"
 
 
-_MANIFEST_FIELDS: dict[str, type] = {"model": str, "defense": dict, "judges": dict, "task_versions": dict,
-                                     "runs": list, "standard": dict, "contract": dict, "files": dict, "schemas": dict}
+_MANIFEST_FIELDS: tuple[tuple[str, type], ...] = (
+    ("model", str), ("defense", dict), ("judges", dict), ("task_versions", dict), ("runs", list), ("standard", dict),
+    ("contract", dict), ("files", dict), ("schemas", dict))
 
 
 def _check_manifest_shape(manifest: Mapping[str, Any]) -> None:
     """Types of the fields verification reads, so a malformed manifest is refused rather than crashing."""
-    for key, kind in _MANIFEST_FIELDS.items():
+    for key, kind in _MANIFEST_FIELDS:
         if not isinstance(manifest.get(key), kind):
             raise BundleRejected(f"{MANIFEST}: `{key}` is missing or not a {kind.__name__}")
     defense = manifest["defense"]

@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 ASSET_DIR = "assets/media"
@@ -35,7 +36,8 @@ class MediaPolicy:
     workers: int = 4  # threads making assets (Pillow releases the GIL while decoding and resizing)
 
 
-IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}  # never SVG: it can carry scripts
+# Pillow format -> extension. Never SVG: an SVG opened on its own can run scripts.
+IMAGE_FORMATS = MappingProxyType({"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"})
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:

@@ -15,6 +15,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from harness.metrics import Rate, wilson
@@ -23,11 +24,11 @@ from leaderboard.overhead import Overhead, entry_overhead
 from leaderboard.runs import RunRecord, SkippedRun
 
 MODALITY_GROUPS: tuple[str, ...] = ("text", "image", "audio", "video", "mixed")
-GROUP_LABELS: Mapping[str, str] = {"text": "text", "image": "image", "audio": "audio", "video": "video",
-                                   "mixed": "2+ media"}
+GROUP_LABELS: Mapping[str, str] = MappingProxyType({"text": "text", "image": "image", "audio": "audio",
+                                                   "video": "video", "mixed": "2+ media"})
 METRICS: tuple[str, ...] = ("asr", "bar", "utility", "unknown")
-METRIC_LABELS: Mapping[str, str] = {"asr": "ASR", "bar": "benign acceptance", "utility": "utility (accuracy)",
-                                    "unknown": "unknown rate"}
+METRIC_LABELS: Mapping[str, str] = MappingProxyType({"asr": "ASR", "bar": "benign acceptance",
+                                                    "utility": "utility (accuracy)", "unknown": "unknown rate"})
 
 
 def modality_group(modality: str) -> str:

@@ -1,4 +1,5 @@
-"""The site in a real browser (Debian's chromium driven by Playwright), from file:// and from a static server.
+"""The site in a real browser (Debian's chromium driven by Playwright), from file:// and from a static server
+(the request handler `python -m http.server` uses, on 127.0.0.1).
 
 Checks: no console errors, sorting by a header click, the filter, the run page and its sample browser, and that
 model output with markup is shown as text and runs nothing. Saves test-artifacts/leaderboard-index.png.
