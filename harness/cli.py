@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from defenses import cli as defenses_cli
 from harness import config
 from judges import cli as judges_cli
 from tasks.cli import add_include_path_option
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_leaderboard_parser(sub)
     judges_cli.add_parsers(sub)  # score, compare, judge-agreement
     add_task_parsers(sub)  # build advbench-omni, tasks check / download
+    defenses_cli.add_parsers(sub)  # calibrate
     return parser
 
 

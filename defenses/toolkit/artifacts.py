@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 TOOLKIT_VERSION = "1"
 
 
-class ArtifactMismatchError(RuntimeError):
-    """A calibration artifact does not belong to this model or calibration set."""
+class ArtifactMismatchError(ValueError):
+    """A calibration artifact does not belong to this model or calibration set (a user input error, so the CLI
+    reports it without a traceback)."""
 
 
 @dataclass(frozen=True)
