@@ -5,7 +5,7 @@ Rules (an input is flagged when score >= tau):
 - `midpoint`:      tau = 0.5, halfway between the benign-text (0) and harmful-text (1) anchors of a normalised
                    projection; needs no labels;
 - `benign_budget`: the lowest tau whose benign flag rate is at most `budget` (default 5 %), which maximises
-                   the harmful flag rate under a false-refusal cap.
+                   the harmful flag rate under a false-refusal cap (taken midway between benign scores).
 """
 
 from __future__ import annotations
@@ -40,14 +40,18 @@ def _rate(scores: torch.Tensor, tau: float) -> float | None:
 
 
 def benign_budget_threshold(neg: torch.Tensor, budget: float) -> float:
-    """Lowest tau with mean(neg >= tau) <= budget (over the observed values and just above the largest)."""
+    """The lowest tau with mean(neg >= tau) <= budget. Candidates are the benign scores and the midpoints between
+    consecutive ones (and a point above the largest): flagging is `>=`, so excluding a benign score needs a tau
+    above it, and the midpoint keeps a margin to the next benign score without giving up harmful flags."""
     import torch
 
     if neg.numel() == 0:
         raise ValueError("the benign_budget rule needs benign validation scores")
     values = torch.sort(neg.double().unique()).values
+    mids = (values[1:] + values[:-1]) / 2
     above = float(values[-1]) + max(1e-6, abs(float(values[-1])) * 1e-6)
-    for tau in [*values.tolist(), above]:
+    candidates = sorted([*values.tolist(), *mids.tolist(), above])
+    for tau in candidates:
         if float((neg.double() >= tau).double().mean()) <= budget:
             return float(tau)
     return above
