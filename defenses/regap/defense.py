@@ -21,14 +21,28 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from defenses.base import Defense, DefenseContext
 from defenses.regap.calibration import Calibrated, calibrate
 from defenses.regap.params import ReGapParams
 from defenses.regap.probe import EXTRAS_KEY, RowPlan
-from harness.backends.base import GenerationOutput, LayerHook, ModelBackend, PreparedBatch
+from harness.backends.base import ForwardState, GenerationOutput, LayerHook, ModelBackend, PreparedBatch
 from harness.records import GenerationConfig, Sample
+
+if TYPE_CHECKING:
+    import torch
+
+
+# Parameters under which ReGap acts on the tiny random models within seconds: the `smoke` task split by source
+# (text + image, so tiny-vl can run it too). Meant for the steering contract suite (`defenses/steering.py` on the
+# `steer` branch reads a `contract` class attribute; see docs/regap.md).
+CONTRACT_PARAMS = MappingProxyType({
+    "calibration": "smoke:text,image", "calibration_part": "0-40%",
+    "validation": "smoke:text,image", "validation_part": "40-70%",
+})
+CONTRACT_MODELS: tuple[str, ...] = ("tiny-omni", "tiny-vl")
 
 
 class ReGap(Defense):
@@ -38,6 +52,8 @@ class ReGap(Defense):
     status = "reconstructed"
     Params = ReGapParams
     calibration_param = "calibration"
+    # Steering-contract declarations: the parameter whose 0 gives the undefended model, and `touched_positions`.
+    strength_param: ClassVar[str] = "strength"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -112,6 +128,11 @@ class ReGap(Defense):
         if plan is None or not self._corrects(plan):
             return {}
         return self.calibrated.prober.hooks()
+
+    def touched_positions(self, state: ForwardState, layer: int) -> torch.Tensor:
+        """[B, T] bool: the positions ReGap's hooks on `layer` change in the pass `state` describes (every pass:
+        probe, final prefill, decode steps)."""
+        return self.calibrated.prober.touched(state, layer)
 
     def row_info(self, batch: PreparedBatch, row: int) -> dict[str, Any]:
         plan: RowPlan | None = batch.extras.get(EXTRAS_KEY)

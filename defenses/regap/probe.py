@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from defenses.regap.decision import choose_lambda
 from defenses.regap.geometry import Geometry
 from defenses.regap.params import Settings
+from defenses.regap.positions import pass_shape, position_mask, shift_rows
 from defenses.toolkit.anchors import ZScorer
-from defenses.toolkit.steering import position_mask, shift_rows
 from harness.backends.base import ForwardState, LayerHook, ModelBackend, PrefillOutput, PreparedBatch
 from harness.records import Sample
 
@@ -137,17 +137,27 @@ class Prober:
             out.setdefault(layer, []).append(self._readout(layer))
         return out
 
-    def _correction(self, layer: int) -> LayerHook:
-        settings = self.settings
+    def touched(self, state: ForwardState, layer: int) -> torch.Tensor:
+        """[B, T] bool: the positions the hooks on `layer` change in the pass `state` describes (on the device of
+        the plan's tensors). The correction hook applies exactly this mask."""
+        import torch
 
+        plan: RowPlan | None = state.extras.get(EXTRAS_KEY)
+        if plan is None or layer not in self.settings.intervention_layers or not plan.any_nonzero or (
+                state.phase == "decode" and self.settings.phase == "prefill"):
+            return torch.zeros(pass_shape(state), dtype=torch.bool, device=self.device)
+        mask = position_mask(state, self.settings.positions, plan.coef.device)
+        if mask is None:
+            return torch.zeros(pass_shape(state), dtype=torch.bool, device=self.device)
+        return mask & (plan.coef != 0).unsqueeze(1)
+
+    def _correction(self, layer: int) -> LayerHook:
         def hook(hidden: torch.Tensor, state: ForwardState) -> torch.Tensor | None:
             plan: RowPlan | None = state.extras.get(EXTRAS_KEY)
             if plan is None or not plan.any_nonzero:
                 return None
-            if state.phase == "decode" and settings.phase == "prefill":
-                return None
-            mask = position_mask(state, settings.positions, hidden)
-            if mask is None:
+            mask = self.touched(state, layer).to(hidden.device)
+            if not bool(mask.any()):
                 return None
             # .to() is a no-op on one device; with layers spread over devices it follows this layer's device.
             return shift_rows(hidden, -plan.coef.to(hidden.device), plan.vectors[layer].to(hidden.device), mask)

@@ -193,3 +193,53 @@ def test_row_info_records_the_decision(omni, regap, mixed):
         else:
             assert isinstance(info["z"], float) and info["drift"] == s.modality and info["probe_s"] > 0
             assert info["lambda"] == (1.0 if info["z"] >= info["tau"] else 0.0)
+
+
+class Recording:
+    """Delegates to a backend; around every layer's hooks records which positions changed and what the defense
+    declared for that pass (as the steering contract suite does)."""
+
+    def __init__(self, backend, declared) -> None:
+        self._backend, self._declared = backend, declared
+        self.seen: list[tuple[int, str, int, torch.Tensor, torch.Tensor]] = []
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def layer_hooks(self, hooks):
+        wrapped = {}
+        for layer in range(-1, self._backend.num_layers):
+            value = hooks.get(layer, [])
+            wrapped[layer] = [self._before(layer), *([value] if callable(value) else value), self._after(layer)]
+        return self._backend.layer_hooks(wrapped)
+
+    def _before(self, layer):
+        def hook(hidden, state):
+            state.extras.setdefault("_before", {})[layer] = hidden.clone()
+
+        return hook
+
+    def _after(self, layer):
+        def hook(hidden, state):
+            changed = (hidden != state.extras["_before"].pop(layer)).any(dim=-1)
+            self.seen.append((layer, state.phase, state.step, changed, self._declared(state, layer).cpu()))
+
+        return hook
+
+
+@pytest.mark.parametrize("positions,phase", [("all_prompt", "prefill"), ("media", "prefill_decode"),
+                                             ("last", "prefill_decode")])
+def test_declared_positions_match_the_changed_ones_in_every_pass(omni, load_task, cache, mixed, positions, phase):
+    regap = make(omni, load_task, cache, positions=positions, phase=phase)
+    z = sorted(v for o in regap.generate(omni, mixed, CONFIG) if (v := o.info["z"]) is not None)
+    set_tau(regap, (z[2] + z[3]) / 2)  # mixed lambdas: probe pass (early exit) + final prefill + decode
+    recording = Recording(omni, regap.touched_positions)
+    regap.generate(recording, mixed, CONFIG)
+    assert recording.seen
+    for layer, phase_seen, step, changed, declared in recording.seen:
+        assert torch.equal(changed, declared), (layer, phase_seen, step)
+    changed_in = {(p, s) for _, p, s, changed, _ in recording.seen if changed.any()}
+    assert ("prefill", 0) in changed_in
+    assert any(p == "decode" for p, _ in changed_in) is (phase == "prefill_decode" and positions != "media")
+    prefills = {id(c) for layer, p, _, c, _ in recording.seen if p == "prefill" and layer == -1}
+    assert len(prefills) == 2  # the probe pass and the final prefill

@@ -10,9 +10,7 @@ from defenses.toolkit.directions import Direction
 from defenses.toolkit.drift import drift_diagnostics
 from defenses.toolkit.layers import LayerSpec, nearest_deeper
 from defenses.toolkit.splits import CalibrationOverlapError, check_disjoint, find_overlap, take_part
-from defenses.toolkit.steering import position_mask, shift_rows
 from defenses.toolkit.thresholds import fit_threshold
-from harness.backends.base import ForwardState, PreparedBatch
 from harness.records import Sample, user_message
 
 
@@ -102,28 +100,3 @@ def test_drift_diagnostics():
     d = drift_diagnostics(torch.tensor([-1.0, 1.0]), r)
     assert d["cos"] == pytest.approx(-2 ** -0.5) and d["dot"] == pytest.approx(-1.0)
     assert d["norm"] == pytest.approx(2 ** 0.5) and d["norm_over_gap"] == pytest.approx(2 ** 0.5 / 2)
-
-
-def _state(phase: str, prompt=None, media=None) -> ForwardState:
-    batch = PreparedBatch(samples=[], inputs={}, prompt_texts=[])
-    return ForwardState(phase=phase, batch=batch, prompt_mask=prompt, media_mask=media)  # type: ignore[arg-type]
-
-
-def test_position_masks_and_rowwise_shift_leave_other_positions_bit_identical():
-    prompt = torch.tensor([[False, True, True, True], [True, True, True, True]])  # row 0 left-padded
-    media = torch.tensor([[False, True, True, False], [False, False, False, False]])
-    hidden = torch.randn(2, 4, 3)
-    pre = _state("prefill", prompt, media)
-    assert torch.equal(position_mask(pre, "all_prompt", hidden), prompt)
-    assert torch.equal(position_mask(pre, "media", hidden), media)
-    assert torch.equal(position_mask(pre, "last", hidden), torch.tensor([[False, False, False, True]] * 2))
-    dec = _state("decode")
-    assert position_mask(dec, "media", hidden[:, :1]) is None
-    assert bool(position_mask(dec, "all_prompt", hidden[:, :1]).all())
-    vec = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    out = shift_rows(hidden, torch.tensor([0.5, 0.0]), vec, prompt)
-    assert torch.equal(out[1], hidden[1])  # coefficient 0: the row is not touched at all
-    assert torch.equal(out[0, 0], hidden[0, 0])  # padding is never touched
-    assert torch.allclose(out[0, 1:], hidden[0, 1:] + 0.5 * vec[0])
-    with pytest.raises(ValueError):
-        position_mask(pre, "everything", hidden)

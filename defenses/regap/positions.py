@@ -1,5 +1,6 @@
-"""Row-wise additive steering inside a layer hook: which positions, and an update that leaves every other
-position bit-identical.
+"""ReGap's correction inside a layer hook: which positions, and a row-wise update that leaves every other position
+bit-identical. (The conventions are those of the steering contract on the `steer` branch, `defenses/steering.py`:
+its `all` is ReGap's `all_prompt`; the two helpers can be unified once both are merged.)
 
 Positions (shared/spec/regap.md section 7):
 - `all_prompt`: every real prompt token (text and modality tokens), never padding;
@@ -15,7 +16,7 @@ computed in float32 and cast back, so a bfloat16 model does not lose the small v
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import ForwardState
 
@@ -25,27 +26,35 @@ if TYPE_CHECKING:
 POSITION_KINDS: tuple[str, ...] = ("all_prompt", "media", "last")
 
 
-def position_mask(state: ForwardState, positions: str, hidden: torch.Tensor) -> torch.Tensor | None:
-    """[B, T] bool mask on `hidden`'s device of the positions to change in this pass, or None for none."""
+def pass_shape(state: ForwardState) -> tuple[int, int]:
+    """(B, T) of the hidden states in the pass `state` describes (T == 1 during decode)."""
+    if state.phase == "decode":
+        return state.batch_size, 1
+    if state.prompt_mask is None:
+        raise RuntimeError("a prefill pass without a prompt mask")
+    return int(state.prompt_mask.shape[0]), int(state.prompt_mask.shape[1])
+
+
+def position_mask(state: ForwardState, positions: str, device: Any = None) -> torch.Tensor | None:
+    """[B, T] bool mask on `device` of the positions to change in this pass, or None for none at all."""
     import torch
 
     if positions not in POSITION_KINDS:
         raise ValueError(f"positions must be one of {POSITION_KINDS}, got {positions!r}")
-    b, t = hidden.shape[:2]
+    shape = pass_shape(state)
     if state.phase == "decode":
         if positions == "media":
             return None
-        return torch.ones((b, t), dtype=torch.bool, device=hidden.device)
-    if state.prompt_mask is None:
-        raise RuntimeError("a prefill pass without a prompt mask")
-    prompt = state.prompt_mask.to(hidden.device).bool()
+        return torch.ones(shape, dtype=torch.bool, device=device)
+    assert state.prompt_mask is not None
+    prompt = state.prompt_mask.to(device).bool()
     if positions == "all_prompt":
         return prompt
     if positions == "media":
         if state.media_mask is None:
             raise RuntimeError("a prefill pass without a media mask")
-        return prompt & state.media_mask.to(hidden.device).bool()
-    last = torch.zeros((b, t), dtype=torch.bool, device=hidden.device)
+        return prompt & state.media_mask.to(device).bool()
+    last = torch.zeros(shape, dtype=torch.bool, device=device)
     last[:, -1] = True  # left padding: the last prompt token of every row is at T - 1
     return last & prompt
 
