@@ -152,10 +152,12 @@ class Prober:
         return mask & (plan.coef != 0).unsqueeze(1)
 
     def _correction(self, layer: int) -> LayerHook:
+        prefill_only = self.settings.phase == "prefill"
+
         def hook(hidden: torch.Tensor, state: ForwardState) -> torch.Tensor | None:
             plan: RowPlan | None = state.extras.get(EXTRAS_KEY)
-            if plan is None or not plan.any_nonzero:
-                return None
+            if plan is None or not plan.any_nonzero or (state.phase == "decode" and prefill_only):
+                return None  # the common decode-step case returns before any tensor work or device sync
             mask = self.touched(state, layer).to(hidden.device)
             if not bool(mask.any()):
                 return None
