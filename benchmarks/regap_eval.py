@@ -13,6 +13,9 @@ but the reported numbers (and each defense refuses calibration data that overlap
 keyword judge (a refusal proxy): harmful refusal = refusal verdicts / judged harmful items, benign acceptance =
 1 - refusal verdicts / judged benign items, with Wilson 95 % intervals.
 
+CRS of the self-rectification score (spec section 6, candidates a, c, d) on the test split per media modality,
+uncorrected and with the probe's correction: the "restored separability" the paper reports, measured here.
+
 Geometry diagnostics (per modality and intervention / diagnostic layer, from the calibration artifact):
 cos(drift, r_hat) and the "refusal injected by the full correction", -<delta, r_hat> / ||r||: how far subtracting
 the full drift moves an input along the refusal direction, in units of the text harmful-benign gap. The `orth`
@@ -125,6 +128,8 @@ def run_method(name: str, backend: Any, registries: Any, test: list[Any], shared
     if defense_name != "none":
         result["defense_info"] = defense.info()
         result["decisions"] = decision_summary(rows)
+        if defense.calibrated.settings.adaptive:
+            result["crs"] = crs_before_after(backend, defense, test, args.batch_size)
     return result
 
 
@@ -158,6 +163,39 @@ def decision_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def crs_before_after(backend: Any, defense: Any, test: list[Any], batch_size: int) -> dict[str, Any]:
+    """CRS (shared/spec/regap.md section 6) of the self-rectification score on the test split, per media modality,
+    without correction and with the probe's correction: z (mean normalised projection over the diagnostic layers)
+    of harmful vs benign items, against the text items' z (or the anchors 1 / 0 when the test has no text)."""
+    import dataclasses
+
+    import torch
+
+    from defenses.regap.policy import score_samples
+    from defenses.regap.probe import Prober
+    from defenses.toolkit.crs import crs
+
+    cal = defense.calibrated
+    rows = [s for s in test if s.label in ("harmful", "benign")]
+    before = score_samples(backend, Prober(cal.geometry, dataclasses.replace(cal.settings, lambda_probe=0.0),
+                                           cal.prober.device), rows, batch_size)
+    after = score_samples(backend, cal.prober, rows, batch_size)
+    harmful = torch.tensor([s.label == "harmful" for s in rows])
+    text = torch.tensor([s.modality == "text" for s in rows])
+    text_h = before[text & harmful] if bool((text & harmful).any()) else torch.tensor([1.0])
+    text_b = before[text & ~harmful] if bool((text & ~harmful).any()) else torch.tensor([0.0])
+    out: dict[str, Any] = {}
+    for modality in sorted({s.modality for s in rows if s.modality != "text"}):
+        m = torch.tensor([s.modality == modality for s in rows])
+        if not bool((m & harmful).any()) or not bool((m & ~harmful).any()):
+            continue
+        out[modality] = {
+            when: dataclasses.asdict(crs(z[m & harmful], z[m & ~harmful], text_h, text_b, tau_rule="midpoint"))
+            for when, z in (("uncorrected", before), ("probe_corrected", after))
+        }
+    return out
+
+
 def geometry_table(info: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
     """cos(drift, r_hat) and the refusal the full correction injects, at intervention and diagnostic layers."""
     manifest = json.loads((Path(info["artifacts"]["geometry"]) / "manifest.json").read_text())
@@ -187,6 +225,11 @@ def format_report(results: dict[str, Any]) -> str:
                 rate = r["rates"].get(m, {}).get(key)
                 cells.append(f"{rate['value']:.3f} ({rate['k']}/{rate['n']})" if rate and rate["n"] else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['generate_s']:.1f} |")
+    for name, r in methods.items():
+        for modality, table in (r.get("crs") or {}).items():
+            cells = "; ".join(f"{when}: d'={c['dprime']:+.2f} cond={c['threshold_conditional']:+.2f} "
+                              f"AUROC={c['auroc']:.2f}" for when, c in table.items())
+            lines.append(f"CRS of z, {name}, {modality}: {cells}")
     shown: set[str] = set()
     for name, table in results.get("geometry", {}).items():
         if json.dumps(table, sort_keys=True) in shown:

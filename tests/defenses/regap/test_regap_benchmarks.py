@@ -24,6 +24,8 @@ def test_regap_eval_reports_rates_decisions_and_geometry(cache_dir, tmp_path, ca
     assert rate["n"] == 3 and 0 <= rate["value"] <= 1
     assert set(regap["decisions"]["image"]) >= {"harmful", "benign"}
     assert results["methods"]["regap-fixed-full"]["params"]["variant"] == "full"
+    assert set(regap["crs"]["image"]) == {"uncorrected", "probe_corrected"}
+    assert "crs" not in results["methods"]["regap-fixed-full"]  # no probe, no score
     geometry = results["geometry"]["regap"]["image"]
     assert [row["layer"] for row in geometry] == [0, 1, 2] and {row["role"] for row in geometry} == {"int", "diag"}
     assert "| regap |" in capsys.readouterr().out
