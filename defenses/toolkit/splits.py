@@ -73,9 +73,9 @@ class Overlap:
     def any(self) -> bool:
         return bool(self.by_source or self.by_id or self.by_content)
 
-    def describe(self, what: str) -> str:
+    def describe(self, what: str, against: str = "evaluated") -> str:
         shown = ", ".join(self.examples)
-        return (f"{what} overlaps the evaluated samples: of {self.n_evaluation} evaluated samples, "
+        return (f"{what} overlaps the {against} samples: of {self.n_evaluation} {against} samples, "
                 f"{self.by_source} share a source_id, {self.by_id} a sample id and {self.by_content} the exact "
                 f"content with it (e.g. {shown})")
 
@@ -107,17 +107,17 @@ class CalibrationOverlapError(ValueError):
 
 
 def check_disjoint(calibration: Sequence[Sample], evaluation: Sequence[Sample], *, what: str,
-                   allow: bool = False, warn: Callable[[str], None] | None = None) -> Overlap:
+                   allow: bool = False, warn: Callable[[str], None] | None = None,
+                   against: str = "evaluated") -> Overlap:
     """Refuse (or, with `allow`, warn loudly) when `calibration` shares sources, ids or content with `evaluation`."""
     overlap = find_overlap(calibration, evaluation)
     if overlap.any:
-        message = overlap.describe(what)
+        message = overlap.describe(what, against)
         if not allow:
             raise CalibrationOverlapError(
                 f"{message}. Calibrate on data disjoint from the test set (another split, or a part such as "
                 f"'0-40%' of the sources), or pass allow_overlap=true to go on anyway (results are then optimistic).")
-        (warn or _stderr)(f"WARNING: {message}; allow_overlap=true, so the run goes on and its results are "
-                          "optimistic")
+        (warn or _stderr)(f"WARNING: {message}; going on as allowed, but results may be optimistic")
     return overlap
 
 
