@@ -54,6 +54,9 @@ class Defense(abc.ABC):
     # Shown next to results, e.g. "reconstructed" for ReGap (shared/spec/regap.md section 0).
     status: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
+    # The parameter naming the calibration data (a task selector); `harness calibrate --data SEL` sets it.
+    # None: the defense takes no user-chosen calibration data.
+    calibration_param: ClassVar[str | None] = None
 
     def __init__(self, **params: Any) -> None:
         self.params = self.parse_params(params)
@@ -103,6 +106,10 @@ class Defense(abc.ABC):
         return outputs
 
     # -- provenance ----------------------------------------------------------------------------------------
+    def artifacts(self) -> dict[str, str]:
+        """Calibration artifacts in use after `setup` (name -> directory); `harness calibrate` prints them."""
+        return {}
+
     def info(self) -> dict[str, Any]:
         """Recorded in the run: name, status, parameters, source hash and (after setup) artifact hashes."""
         return {

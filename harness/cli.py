@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from defenses import cli as defenses_cli
 from harness import config
 from judges import cli as judges_cli
 from leaderboard import cli as leaderboard_cli
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     leaderboard_cli.add_parsers(sub)  # leaderboard build / add, submit
     judges_cli.add_parsers(sub)  # score, compare, judge-agreement
     add_task_parsers(sub)  # build advbench-omni, tasks check / download
+    defenses_cli.add_parsers(sub)  # calibrate
     return parser
 
 

@@ -27,6 +27,9 @@ BUILTIN_TASKS = MappingProxyType({
 })
 BUILTIN_DEFENSES = MappingProxyType({
     "none": "defenses.base:NoDefense",
+    "regap": "defenses.regap.defense:ReGap",
+    "regap-full": "defenses.regap.defense:ReGapFull",
+    "regap-fixed": "defenses.regap.defense:ReGapFixed",
 })
 BUILTIN_JUDGES = MappingProxyType({
     "keyword": "judges.keyword:KeywordJudge",

@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 TOOLKIT_VERSION = "1"
 
 
-class ArtifactMismatchError(RuntimeError):
-    """A calibration artifact does not belong to this model or calibration set."""
+class ArtifactMismatchError(ValueError):
+    """A calibration artifact does not belong to this model or calibration set (a user input error, so the CLI
+    reports it without a traceback)."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,11 @@ def save_artifact(directory: Path, manifest: Manifest, tensors: Mapping[str, tor
 
 
 def load_artifact(directory: Path, *, model: ModelIdentity | None = None, data_hash_: str | None = None,
-                  kind: str | None = None) -> tuple[Manifest, dict[str, torch.Tensor]]:
-    """Load and verify an artifact; refuses another model, another data set, another kind or a changed file."""
+                  kind: str | None = None, data: str | None = None) -> tuple[Manifest, dict[str, torch.Tensor]]:
+    """Load and verify an artifact; refuses another model, another data set, another kind or a changed file.
+
+    `data` describes this run's calibration set (e.g. its task selector) so a mismatch message names both sets.
+    """
     from safetensors.torch import load_file
 
     mpath = directory / "manifest.json"
@@ -123,7 +127,8 @@ def load_artifact(directory: Path, *, model: ModelIdentity | None = None, data_h
     if data_hash_ is not None and manifest.data_hash != data_hash_:
         raise ArtifactMismatchError(
             f"calibration artifact at {directory} was made from data {manifest.data!r} (hash {manifest.data_hash}); "
-            f"this run calibrates on data hash {data_hash_}. Recalibrate on this data or use the matching artifact.")
+            f"this run calibrates on data {repr(data) + ' ' if data else ''}(hash {data_hash_}). Recalibrate on this data "
+            "or use the matching artifact.")
     path = directory / "tensors.safetensors"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if manifest.tensors_sha256 and digest != manifest.tensors_sha256:

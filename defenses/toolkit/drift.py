@@ -78,3 +78,25 @@ def estimate_drift(acts: Activations, layer: int, modality: str, *, reference: s
         vec = states[torch.tensor(mod_rows)].mean(dim=0) - states[torch.tensor(ref_rows)].mean(dim=0)
         return Drift(layer, modality, vec, 0, "unpaired")
     raise ValueError(f"estimator must be 'paired' or 'unpaired', got {estimator!r}")
+
+
+def pooled_drift(drifts: list[Drift]) -> torch.Tensor:
+    """One drift for all modalities: the pair-weighted mean of per-modality paired drifts (equal weights for
+    unpaired ones), i.e. the mean over every pair of the calibration set."""
+    import torch
+
+    if not drifts:
+        raise ValueError("no drifts to pool")
+    weights = torch.tensor([float(d.n_pairs or 1) for d in drifts])
+    stacked = torch.stack([d.vector.float() for d in drifts])
+    return (weights.unsqueeze(1) * stacked).sum(dim=0) / weights.sum()
+
+
+def drift_diagnostics(delta: torch.Tensor, refusal_raw: torch.Tensor) -> dict[str, float]:
+    """What the spec asks to log per layer and modality (section 4): ||delta||, cos(delta, r_hat), <delta, r_hat>,
+    and ||delta|| / ||r|| (the drift's size in units of the text harmful-benign gap)."""
+    delta, r = delta.float(), refusal_raw.float()
+    r_norm = r.norm().clamp_min(1e-12)
+    dot = float(delta.dot(r) / r_norm)
+    norm = float(delta.norm())
+    return {"norm": norm, "cos": dot / max(norm, 1e-12), "dot": dot, "norm_over_gap": norm / float(r_norm)}
