@@ -27,6 +27,8 @@ BUILTIN_TASKS = MappingProxyType({
 })
 BUILTIN_DEFENSES = MappingProxyType({
     "none": "defenses.base:NoDefense",
+    "omnisteer": "defenses.omnisteer.defense:OmniSteer",
+    "refusal-steer": "defenses.refusal_steer.defense:RefusalSteer",
 })
 BUILTIN_JUDGES = MappingProxyType({
     "keyword": "judges.keyword:KeywordJudge",
