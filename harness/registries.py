@@ -29,6 +29,9 @@ BUILTIN_DEFENSES = MappingProxyType({
     "none": "defenses.base:NoDefense",
     "omnisteer": "defenses.omnisteer.defense:OmniSteer",
     "refusal-steer": "defenses.refusal_steer.defense:RefusalSteer",
+    "self-reminder": "defenses.self_reminder:SelfReminder",
+    "adashield-s": "defenses.adashield:AdaShieldS",
+    "omniguard": "defenses.omniguard.defense:OmniGuard",
 })
 BUILTIN_JUDGES = MappingProxyType({
     "keyword": "judges.keyword:KeywordJudge",

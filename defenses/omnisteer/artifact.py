@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import torch
 
 KIND = "omnisteer"
+LOSS_LOG = "loss_log.jsonl"
 
 
 class MissingVectorError(ValueError):
@@ -53,7 +54,20 @@ def save(directory: Path, trained: Trained, model: ModelIdentity, data_hash_: st
             "loss_log": {str(layer): f.log for layer, f in trained.fits.items()},
         },
     )
-    return save_artifact(directory, manifest, tensors)
+    save_artifact(directory, manifest, tensors)
+    _write_loss_log(directory / LOSS_LOG, trained)
+    return directory
+
+
+def _write_loss_log(path: Path, trained: Trained) -> None:
+    """One JSON line per checkpoint evaluation (layer, step, epoch, mean train loss since the last one,
+    validation objective): for plots; the manifest holds the same log."""
+    import json
+
+    with path.open("w") as f:
+        for layer, fit in trained.fits.items():
+            for entry in fit.log:
+                f.write(json.dumps({"layer": layer, **entry}) + "\n")
 
 
 def load(directory: Path, *, model: ModelIdentity | None, data_hash_: str | None = None) -> Loaded:

@@ -130,7 +130,7 @@ def select_direction(backend: ModelBackend, directions: dict[int, torch.Tensor],
                      harmless_val: Sequence[Sample], token_ids: Sequence[int], *, kl_max: float = 0.1,
                      max_layer_fraction: float = 0.8, batch_size: int = 8) -> tuple[int, list[Candidate]]:
     """The selected layer and the table of every candidate (raw directions keyed by layer)."""
-    limit = max_layer_fraction * backend.num_layers
+    limit = int(max_layer_fraction * backend.num_layers)  # Arditi: layer >= int(n_layers * (1 - 0.2)) is pruned
     base_harmless = last_logits(backend, harmless_val, batch_size=batch_size)
     table: list[Candidate] = []
     for layer, raw in sorted(directions.items()):
