@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from defenses.omnisteer.train import SELECTION_RULE, Trained
+from defenses.omnisteer.train import SELECTION_RULES, Trained
 from defenses.toolkit.artifacts import Manifest, ModelIdentity, load_artifact, save_artifact
 
 if TYPE_CHECKING:
@@ -48,8 +48,8 @@ def save(directory: Path, trained: Trained, model: ModelIdentity, data_hash_: st
             "golden": trained.golden.diagnostics(),
             "n_train": trained.n_train,
             "n_validation": trained.n_val,
-            "selection_rule": SELECTION_RULE,
-            "selection": {str(layer): {"chosen_step": f.chosen_step, "steps": f.steps, "validation_objective": f.best_val,
+            "selection_rule": SELECTION_RULES[trained.config.checkpoint],
+            "selection": {str(layer): {"chosen_step": f.chosen_step, "steps": f.steps, "validation_objective": f.chosen_val,
                                        **f.diagnostics} for layer, f in trained.fits.items()},
             "loss_log": {str(layer): f.log for layer, f in trained.fits.items()},
         },

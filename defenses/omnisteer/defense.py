@@ -49,6 +49,7 @@ class OmniSteerParams:
                 (text, image, audio, video) present in `data`. A missing one is an error.
     n_per_group: at most N calibration samples per task x configuration x label (seeded).
     eval_every: validation checkpoint interval in optimiser steps.
+    checkpoint: `best_validation` (lowest validation objective, step 0 = no intervention included) or `last`.
     seed:       training seed (default: the run's seed).
     scale:      multiplies k at inference; 1 = the method, 0 = no intervention (bit-identical to `none`).
     record_k:   record each row's k (prefill and mean over decode steps) in the generation's defense_info.
@@ -72,6 +73,7 @@ class OmniSteerParams:
     golden_modalities: list[str] | None = None
     n_per_group: int | None = None
     eval_every: int = 50
+    checkpoint: str = "best_validation"
     seed: int | None = None
     scale: float = 1.0
     record_k: bool = True
@@ -85,7 +87,8 @@ class OmniSteer(SteeringDefense):
     Params = OmniSteerParams
     strength_param = "scale"
     contract = ContractConfig(
-        params=MappingProxyType({"preset": "tiny", "data": "smoke:text,image", "epochs": 2}),
+        params=MappingProxyType({"preset": "tiny", "data": "smoke:text,image", "n_per_group": 4, "epochs": 2,
+                                 "checkpoint": "last"}),  # on random weights the zero adapter may validate best
         models=("tiny-omni", "tiny-vl"),  # the golden vector needs two modalities; tiny-text has one
     )
 
@@ -115,7 +118,7 @@ class OmniSteer(SteeringDefense):
             beta_s=preset.beta_s, lr=preset.lr, epochs=preset.epochs, batch_size=preset.batch_size,
             bottleneck=preset.bottleneck, mode=preset.mode,
             golden_modalities=tuple(p.golden_modalities) if p.golden_modalities else None,
-            seed=seed if p.seed is None else p.seed, eval_every=p.eval_every,
+            seed=seed if p.seed is None else p.seed, eval_every=p.eval_every, checkpoint=p.checkpoint,
         )
 
     def calibration_split(self, context: DefenseContext, model_name: str, seed: int) -> CalibrationSplit:

@@ -13,7 +13,9 @@ Modes:
 Per layer: balanced, seeded sampling (the minority class is oversampled to the majority count each epoch,
 batches of `batch_size`), AdamW, hinge + L1 loss. Checkpoints are evaluated on the validation features every
 `eval_every` steps, at every epoch end and at step 0; the one with the lowest validation objective (the training
-loss on the whole validation set) is kept, the earliest on ties. That rule and its outcome are recorded (D18).
+loss on the whole validation set) is kept, the earliest on ties (`checkpoint=best_validation`, default; the zero
+adapter of step 0 can win, which means "do not intervene at this layer"). `checkpoint=last` keeps the final step
+instead. The rule and its outcome are recorded (D18).
 """
 
 from __future__ import annotations
@@ -35,8 +37,13 @@ if TYPE_CHECKING:
     from defenses.toolkit.calibration_data import CalibrationSplit
     from harness.backends.base import ModelBackend
 
-SELECTION_RULE = ("lowest validation objective (hinge + L1, mean harmful + mean benign over the whole validation "
-                  "set) among checkpoints at step 0, every eval_every steps and each epoch end; earliest on ties")
+CHECKPOINT_RULES = ("best_validation", "last")
+SELECTION_RULES = {
+    "best_validation": ("lowest validation objective (hinge + L1, mean harmful + mean benign over the whole "
+                        "validation set) among checkpoints at step 0, every eval_every steps and each epoch end; "
+                        "earliest on ties"),
+    "last": "the final step (validation objective logged, not used for selection)",
+}
 
 
 @dataclass(frozen=True)
@@ -57,11 +64,14 @@ class TrainConfig:
     golden_modalities: tuple[str, ...] | None
     seed: int = 0
     eval_every: int = 50
+    checkpoint: str = "best_validation"
     collect_batch_size: int = 8
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"omnisteer: mode must be one of {MODES}, got {self.mode!r}")
+        if self.checkpoint not in CHECKPOINT_RULES:
+            raise ValueError(f"omnisteer: checkpoint must be one of {CHECKPOINT_RULES}, got {self.checkpoint!r}")
         if not self.layers or list(self.layers) != sorted(set(self.layers)):
             raise ValueError(f"omnisteer: layers must be a non-empty increasing list, got {list(self.layers)}")
         for name in ("epochs", "batch_size", "bottleneck", "eval_every"):
@@ -81,7 +91,7 @@ class LayerFit:
     state: dict[str, torch.Tensor]
     chosen_step: int
     steps: int
-    best_val: float
+    chosen_val: float
     log: list[dict[str, float]] = field(default_factory=list)
     diagnostics: dict[str, float] = field(default_factory=dict)
 
@@ -151,20 +161,20 @@ def fit_layer(layer: int, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
     generator = torch.Generator().manual_seed(c.seed * 1_000_003 + layer)
     proj0 = feats @ unit
 
-    best_val = _objective(adapter, vfeats, vharm, unit, norm, c)
+    chosen_val = _objective(adapter, vfeats, vharm, unit, norm, c)
     best_state = {k: v.detach().clone() for k, v in adapter.state_dict().items()}
     chosen, step = 0, 0
-    log: list[dict[str, float]] = [{"step": 0, "epoch": 0, "train_loss": float("nan"), "val_loss": best_val}]
+    log: list[dict[str, float]] = [{"step": 0, "epoch": 0, "train_loss": float("nan"), "val_loss": chosen_val}]
     running: list[float] = []
 
     def checkpoint(epoch: int) -> None:
-        nonlocal best_val, best_state, chosen
+        nonlocal chosen_val, best_state, chosen
         value = _objective(adapter, vfeats, vharm, unit, norm, c)
         mean = sum(running) / len(running) if running else float("nan")
         log.append({"step": step, "epoch": epoch, "train_loss": mean, "val_loss": value})
         running.clear()
-        if value < best_val:
-            best_val, chosen = value, step
+        if c.checkpoint == "last" or value < chosen_val:  # `last`: every checkpoint replaces the previous one
+            chosen_val, chosen = value, step
             best_state = {k: v.detach().clone() for k, v in adapter.state_dict().items()}
 
     adapter.train()
@@ -193,7 +203,7 @@ def fit_layer(layer: int, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
         "val_hinge_ok_before": _satisfied(None, vfeats, vharm, unit, norm, c),
         "val_hinge_ok_after": _satisfied(adapter, vfeats, vharm, unit, norm, c),
     }
-    return LayerFit(layer, best_state, chosen, step, best_val, log, diagnostics)
+    return LayerFit(layer, best_state, chosen, step, chosen_val, log, diagnostics)
 
 
 def steps_per_layer(harmful: torch.Tensor, c: TrainConfig) -> int:
@@ -244,7 +254,7 @@ def train(backend: ModelBackend, split: CalibrationSplit, c: TrainConfig, *, pro
             fit = fit_layer(layer, (feats, train_harm), (vfeats, val_harm), g.unit, g.norm, c, on_step=on_step)
             fits[layer] = fit
             say(f"layer {layer}: {fit.steps} steps, kept step {fit.chosen_step} (validation objective "
-                f"{fit.best_val:.4f}); validation hinge satisfied {fit.diagnostics['val_hinge_ok_before']:.0%} -> "
+                f"{fit.chosen_val:.4f}); validation hinge satisfied {fit.diagnostics['val_hinge_ok_before']:.0%} -> "
                 f"{fit.diagnostics['val_hinge_ok_after']:.0%}")
             if c.mode == "sequential":
                 adapter = make_adapter(feats.shape[1], c.bottleneck)

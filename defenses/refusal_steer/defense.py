@@ -105,7 +105,8 @@ class RefusalSteer(SteeringDefense):
                    "chosen layers and positions; select=arditi picks the layer")
     Params = RefusalSteerParams
     strength_param = "alpha"
-    contract = ContractConfig(params=MappingProxyType({"data": "smoke:text", "layers": [1], "alpha": 4.0}))
+    contract = ContractConfig(params=MappingProxyType({"data": "smoke:text", "n_per_group": 8, "layers": [1],
+                                                       "alpha": 4.0}))
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

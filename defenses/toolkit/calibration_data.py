@@ -115,7 +115,7 @@ def load_split(context, data: str | None, validation: str | None, *, what: str, 
     """Training and validation samples for a defense from task selectors, checked against the run's samples.
 
     `validation=None` holds out `holdout_fraction` of `data` by source_id. `n_per_group` caps each
-    (task, configuration, label) group of the training part (seeded, as `--limit` does).
+    (task, configuration, label) group of both parts (seeded, as `--limit` does).
     """
     if not data:
         raise CalibrationDataError(f"{what} needs calibration data: pass data=TASK_SELECTOR (e.g. "
@@ -132,7 +132,7 @@ def load_split(context, data: str | None, validation: str | None, *, what: str, 
         train, val = labelled(train, f"{what} data {data!r}"), labelled(val, f"{what} held-out validation")
         description = f"{data} (validation: {holdout_fraction:.0%} held out by source_id, seed {seed})"
     if n_per_group is not None:
-        train = select(train, n_per_group, seed)
+        train, val = select(train, n_per_group, seed), select(val, n_per_group, seed)
     evaluation = list(context.evaluation_samples)
     check_disjoint(train, evaluation, f"{what} calibration data {data!r}")
     check_disjoint(val, evaluation, f"{what} validation data")
