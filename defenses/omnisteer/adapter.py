@@ -21,7 +21,7 @@ def make_adapter(hidden_size: int, bottleneck: int = 128, seed: int = 0) -> torc
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         first = nn.Linear(hidden_size, bottleneck)
-    last = nn.Linear(bottleneck, 1)
+        last = nn.Linear(bottleneck, 1)  # its default init draws random numbers too, before being zeroed
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)
     return nn.Sequential(first, nn.ReLU(), last).float()
