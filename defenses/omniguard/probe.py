@@ -98,7 +98,8 @@ def calibrate_threshold(scores: torch.Tensor, harmful: torch.Tensor, rule: str, 
         raise ValueError("omniguard: threshold calibration needs harmful and benign validation items")
     if rule == "youden":
         return float(youden_threshold(pos, neg))
+    allowed = budget * len(neg) + 1e-9  # compare counts: a float32 mean of 1/5 is slightly above 0.2
     for tau in torch.cat([scores, torch.tensor([float("inf")])]).unique().tolist():
-        if float((neg >= tau).float().mean()) <= budget:
+        if int((neg >= tau).sum()) <= allowed:
             return float(tau)
     return float("inf")
