@@ -32,7 +32,7 @@ def test_threshold_rules():
     harmful = torch.tensor([True, True, True, False, False, False, False, False])
     assert calibrate_threshold(scores, harmful, "youden") == pytest.approx(0.8)  # J = 2/3 beats 0.6 (1 - 2/5)
     tau = calibrate_threshold(scores, harmful, "benign_budget", budget=0.2)
-    assert tau == pytest.approx(0.7) and float((scores[~harmful] >= tau).float().mean()) <= 0.2
+    assert tau == pytest.approx(0.7) and int((scores[~harmful] >= tau).sum()) == 1  # 1 of 5 benign flagged
     assert calibrate_threshold(scores, harmful, "benign_budget", budget=0.0) == pytest.approx(0.8)
     assert calibrate_threshold(scores, harmful, "fixed") == 0.5
     with pytest.raises(ValueError):
