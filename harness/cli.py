@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from defenses import cli as defenses_cli
+from defenses.cli_check import add_parsers as add_check_parsers
+from defenses.cli_train import add_parsers as add_train_parsers
 from harness import config
 from judges import cli as judges_cli
 from leaderboard import cli as leaderboard_cli
@@ -165,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     judges_cli.add_parsers(sub)  # score, compare, judge-agreement
     add_task_parsers(sub)  # build advbench-omni, tasks check / download
     defenses_cli.add_parsers(sub)  # calibrate
+    add_train_parsers(sub)  # train omnisteer
+    add_check_parsers(sub)  # check-defense (the defense contract suite)
     return parser
 
 
@@ -175,6 +179,7 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from defenses.toolkit.artifacts import ArtifactMismatchError
     from harness.registry import UnknownNameError
     from harness.runner import MediaProblemsError
     from harness.store import RunLockedError
@@ -184,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (CLIError, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError, ValueError,
-            JudgeBudgetExceeded, JudgeConfigError) as exc:
+            JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError) as exc:
         if os.environ.get("HARNESS_DEBUG"):
             raise
         print(f"harness: error: {exc}", file=sys.stderr)

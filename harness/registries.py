@@ -30,6 +30,11 @@ BUILTIN_DEFENSES = MappingProxyType({
     "regap": "defenses.regap.defense:ReGap",
     "regap-full": "defenses.regap.defense:ReGapFull",
     "regap-fixed": "defenses.regap.defense:ReGapFixed",
+    "omnisteer": "defenses.omnisteer.defense:OmniSteer",
+    "refusal-steer": "defenses.refusal_steer.defense:RefusalSteer",
+    "self-reminder": "defenses.self_reminder:SelfReminder",
+    "adashield-s": "defenses.adashield:AdaShieldS",
+    "omniguard": "defenses.omniguard.defense:OmniGuard",
 })
 BUILTIN_JUDGES = MappingProxyType({
     "keyword": "judges.keyword:KeywordJudge",

@@ -11,11 +11,11 @@ The forward pass stops after the deepest requested layer, since nothing later is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from harness.backends.base import ForwardState, ModelBackend
+from harness.backends.base import ForwardState, ModelBackend, PreparedBatch
 from harness.records import Sample
 
 if TYPE_CHECKING:
@@ -72,32 +72,33 @@ def _reduce(hidden: torch.Tensor, state: ForwardState, position: str) -> torch.T
     return total / count  # rows with no such position give NaN on purpose
 
 
-def collect(
+def _merge_hooks(extra_hooks: Mapping[int, Any] | None, readers: Mapping[int, Any]) -> dict[int, list]:
+    """Extra hooks first, so the read-outs see their modifications."""
+    hooks: dict[int, list] = {}
+    for layer, fns in (extra_hooks or {}).items():
+        hooks.setdefault(layer, []).extend(fns if isinstance(fns, (list, tuple)) else [fns])
+    for layer, fn in readers.items():
+        hooks.setdefault(layer, []).append(fn)
+    return hooks
+
+
+def read_batch(
     backend: ModelBackend,
-    samples: Sequence[Sample],
+    batch: PreparedBatch,
     layers: Sequence[int],
     *,
     position: Position = "last",
-    batch_size: int = 8,
-    extra_hooks: dict | None = None,
-    progress: bool = False,
-    desc: str = "collecting",
-) -> Activations:
-    """Run the prompts of `samples` (prefill only) and return their states at `layers`.
-
-    `extra_hooks` (layer -> hook) are installed first, so the read-out sees their modifications: this is how
-    a defense reads states *after* its own correction (e.g. ReGap's self-rectification probe).
-    """
-    import torch
-    from tqdm import tqdm
-
+    extra_hooks: Mapping[int, Any] | None = None,
+) -> dict[int, torch.Tensor]:
+    """States [B, d] (float32, CPU) of an already prepared batch at `layers`, from one prefill that stops after
+    the deepest of them. For defenses that probe the very batch they are about to generate (e.g. a classifier
+    on hidden states), so the prompts are not processed twice."""
     if position not in POSITIONS:
         raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
     wanted = tuple(sorted(set(layers)))
     if not wanted:
-        raise ValueError("collect needs at least one layer")
+        raise ValueError("read_batch needs at least one layer")
     deepest = wanted[-1]
-    chunks: dict[int, list[torch.Tensor]] = {layer: [] for layer in wanted}
     current: dict[int, torch.Tensor] = {}
 
     def reader(layer: int):
@@ -111,25 +112,49 @@ def collect(
 
         return hook
 
-    hooks: dict[int, list] = {}
-    for layer, fns in (extra_hooks or {}).items():
-        hooks.setdefault(layer, []).extend(fns if isinstance(fns, (list, tuple)) else [fns])
-    for layer in wanted:
-        hooks.setdefault(layer, []).append(reader(layer))
+    with backend.layer_hooks(_merge_hooks(extra_hooks, {layer: reader(layer) for layer in wanted})):
+        try:
+            backend.prefill(batch, ())
+        except _StopForward:
+            pass
+    missing = [layer for layer in wanted if layer not in current]
+    if missing:
+        raise RuntimeError(f"no hidden states captured at layers {missing}")
+    return {layer: current[layer] for layer in wanted}
 
+
+def collect(
+    backend: ModelBackend,
+    samples: Sequence[Sample],
+    layers: Sequence[int],
+    *,
+    position: Position = "last",
+    batch_size: int = 8,
+    extra_hooks: Mapping[int, Any] | None = None,
+    progress: bool = False,
+    desc: str = "collecting",
+) -> Activations:
+    """Run the prompts of `samples` (prefill only) and return their states at `layers`.
+
+    `extra_hooks` (layer -> hook) are installed first, so the read-out sees their modifications: this is how
+    a defense reads states *after* its own correction (e.g. ReGap's self-rectification probe, or OmniSteer's
+    sequential training, which reads layer L with the adapters of earlier layers active).
+    """
+    import torch
+    from tqdm import tqdm
+
+    if position not in POSITIONS:
+        raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
+    wanted = tuple(sorted(set(layers)))
+    if not wanted:
+        raise ValueError("collect needs at least one layer")
+    chunks: dict[int, list[torch.Tensor]] = {layer: [] for layer in wanted}
     ordered = list(samples)
-    with backend.layer_hooks(hooks), tqdm(total=len(ordered), disable=not progress, desc=desc, unit="sample") as bar:
+    with tqdm(total=len(ordered), disable=not progress, desc=desc, unit="sample") as bar:
         for start in range(0, len(ordered), batch_size):
             batch = backend.prepare(ordered[start:start + batch_size])
-            current.clear()
-            try:
-                backend.prefill(batch, ())
-            except _StopForward:
-                pass
-            missing = [layer for layer in wanted if layer not in current]
-            if missing:
-                raise RuntimeError(f"no hidden states captured at layers {missing}")
+            states = read_batch(backend, batch, wanted, position=position, extra_hooks=extra_hooks)
             for layer in wanted:
-                chunks[layer].append(current[layer])
+                chunks[layer].append(states[layer])
             bar.update(batch.size)
     return Activations(wanted, position, ordered, {layer: torch.cat(chunks[layer]) for layer in wanted})

@@ -1,0 +1,52 @@
+"""`harness check-defense NAME_OR_MODULE:CLASS`: run the defense contract suite (`defenses.contract`) against a
+registered or third-party defense on the tiny models (or any model), printing pass / fail per check.
+Exit status 0 when every check passed or was skipped, 1 when one failed."""
+
+from __future__ import annotations
+
+import argparse
+
+from defenses.cli_common import add_model_options, add_param_options
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check-defense", allow_abbrev=False, help="run the defense contract tests against a defense",
+        description="Checks: setup, strength 0 == none (steering defenses), hooks removed (also after an error), "
+                    "changed positions == declared positions (steering defenses), batched == one at a time. "
+                    "Parameters default to the defense's `contract.params`; models to its `contract.models`.")
+    p.add_argument("defense", help="registered defense name or module:Class")
+    add_model_options(p, repeat=True)
+    add_param_options(p)
+    p.add_argument("--max-new-tokens", type=int, default=6)
+    p.add_argument("--include-path", action="append", default=[], metavar="DIR", help="extra task cards")
+    p.set_defaults(func=cmd_check_defense)
+
+
+def cmd_check_defense(args: argparse.Namespace) -> int:
+    from defenses.cli_common import defense_context, load_backend, parse_params
+    from defenses.contract import run_contract
+    from defenses.steering import contract_config
+    from harness import config
+    from harness.records import GenerationConfig
+    from harness.registries import default_registries
+    from harness.runner import defense_class
+
+    registries = default_registries(args.include_path)
+    cls = defense_class(registries, args.defense)
+    params = None
+    if args.param or args.config:
+        params = {**contract_config(cls).params, **parse_params(args.param, args.config)}
+    models = args.model or list(contract_config(cls).models)
+    cache = config.cache_dir(args.cache_dir)
+    ok = True
+    for model in models:
+        backend = load_backend(registries, model, cache, backend=args.backend, revision=args.revision,
+                               dtype=args.dtype, device=args.device, system_prompt=args.system_prompt)
+        context = defense_context(registries, model, cache, data_root=config.data_root(args.data_root),
+                                  show_progress=False)
+        report = run_contract(cls, backend, context, params=params, name=args.defense,
+                              config=GenerationConfig(max_new_tokens=args.max_new_tokens))
+        print(report.format(), flush=True)
+        ok = ok and report.ok
+    return 0 if ok else 1

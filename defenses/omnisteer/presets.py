@@ -1,0 +1,81 @@
+"""Per-model OmniSteer hyperparameters (shared/spec/omnisteer.md 3.2-3.3) and how a model picks its preset.
+
+The three published models' values come from the reference training scripts [code]. Each exists in the default
+`sequential` mode (adapters trained in the order they are applied, defect D3) and as a `-reference` variant in
+`independent` mode (every adapter trained on unmodified activations, as the reference code did) for reproduction.
+The `tiny` preset only makes the plumbing run on the 3-layer random models. Presets for other models must be
+chosen on a validation split and say so in `source`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Literal
+
+from harness.registry import UnknownNameError
+
+Mode = Literal["sequential", "independent"]
+MODES: tuple[str, ...] = ("sequential", "independent")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    layers: tuple[int, ...]
+    a: float  # harmful target: projection >= a * n_L
+    b: float  # benign pull: projection <= -b * n_L
+    beta_h: float  # L1 weight on k for harmful items
+    beta_s: float  # L1 weight on k for benign items
+    lr: float
+    epochs: int = 3
+    batch_size: int = 4
+    bottleneck: int = 128
+    mode: Mode = "sequential"
+    data: str | None = None  # default calibration selector, where the preset belongs to a harness model
+    validation: str | None = None  # default validation selector
+    source: str = ""
+
+
+_PUBLISHED = (
+    Preset("qwen2.5-omni-7b", (15, 16, 17), 0.3, 0.5, 0.01, 0.05, 1e-3,
+           source="reference train.sh / train_safety_adapter_qwen.py [code]"),
+    Preset("baichuan-omni-1.5", (15, 16, 17, 18, 19, 20), 0.8, 0.4, 0.01, 0.02, 1e-3,
+           source="reference train_safety_adapter_baichuan.py [code]"),
+    Preset("minicpm-o-2.6", (13, 14, 15, 16, 17), 10.0, 3.0, 0.005, 0.01, 5e-4,
+           source="reference train_safety_adapter_minicpm_o.py [code]"),
+)
+_REFERENCE = tuple(
+    replace(p, name=f"{p.name}-reference", mode="independent",
+            source=f"{p.source}; independent mode as in the reference code (defect D3 reproduced on purpose)")
+    for p in _PUBLISHED
+)
+_TINY = (
+    Preset("tiny", (0, 1), 0.3, 0.5, 0.01, 0.05, 1e-3, epochs=2,
+           source="plumbing only: the tiny random 3-layer models (hidden size 64)"),
+)
+PRESETS = MappingProxyType({p.name: p for p in (*_PUBLISHED, *_REFERENCE, *_TINY)})
+
+# Model name (alias, hub id or path; matched case-insensitively) -> preset, for `preset=auto`.
+_AUTO: tuple[tuple[str, str], ...] = (
+    (r"qwen2\.5-omni-7b", "qwen2.5-omni-7b"),
+    (r"baichuan-omni-1d5|baichuan-omni-1\.5", "baichuan-omni-1.5"),
+    (r"minicpm-o-2_6|minicpm-o-2\.6", "minicpm-o-2.6"),
+    (r"^tiny-(omni|vl|text)$", "tiny"),
+)
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise UnknownNameError("omnisteer preset", name, sorted(PRESETS))
+    return PRESETS[name]
+
+
+def auto_preset(model_name: str) -> Preset:
+    """The preset for a model as the user named it; an error naming the presets when none matches."""
+    for pattern, preset in _AUTO:
+        if re.search(pattern, model_name, flags=re.IGNORECASE):
+            return PRESETS[preset]
+    raise ValueError(f"omnisteer: no preset for model {model_name!r}; pass preset=NAME "
+                     f"({', '.join(sorted(PRESETS))}) or layers=[...] with the loss parameters")

@@ -1,0 +1,139 @@
+"""Calibration data for defenses: loaded through the task registry, capped per group, split for validation and
+checked to be disjoint from the samples a run evaluates (shared/spec/omnisteer.md defect D17).
+
+Two samples overlap when they share an id, a `source_id` (the same underlying item in another modality or
+split) or their message content. A defense that calibrated on items it is then scored on would report an
+optimistic RSR / BAR, so an overlap is an error, never a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.records import Sample, content_hash
+from tasks.base import select
+
+LABELS: tuple[str, ...] = ("harmful", "benign")
+
+
+class CalibrationDataError(ValueError):
+    """Calibration data are missing, unusable, or overlap the evaluation samples."""
+
+
+@dataclass(frozen=True)
+class CalibrationSplit:
+    train: list[Sample]
+    validation: list[Sample]
+    description: str  # e.g. "organism-calibration (+ validation organism-validation)"
+
+
+def _content_key(sample: Sample) -> str:
+    return content_hash([m.to_dict() for m in sample.messages])
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What identifies a set of samples for overlap checks; JSON-able, so it can be stored with an artifact."""
+
+    ids: frozenset[str]
+    source_ids: frozenset[str]
+    contents: frozenset[str]
+
+    @classmethod
+    def of(cls, samples: Sequence[Sample]) -> Identity:
+        return cls(frozenset(s.id for s in samples), frozenset(s.source_id for s in samples if s.source_id),
+                   frozenset(_content_key(s) for s in samples))
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"ids": sorted(self.ids), "source_ids": sorted(self.source_ids), "contents": sorted(self.contents)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list[str]]) -> Identity:
+        return cls(frozenset(d["ids"]), frozenset(d["source_ids"]), frozenset(d["contents"]))
+
+
+def overlap(calibration: Identity | Sequence[Sample], evaluation: Sequence[Sample]) -> list[str]:
+    """Human-readable descriptions of evaluation samples that overlap the calibration data (empty if none)."""
+    cal = calibration if isinstance(calibration, Identity) else Identity.of(calibration)
+    found: list[str] = []
+    for s in evaluation:
+        if s.id in cal.ids:
+            found.append(f"{s.id} (same sample id)")
+        elif s.source_id is not None and s.source_id in cal.source_ids:
+            found.append(f"{s.id} (source_id {s.source_id!r})")
+        elif _content_key(s) in cal.contents:
+            found.append(f"{s.id} (same content)")
+    return found
+
+
+def check_disjoint(calibration: Identity | Sequence[Sample], evaluation: Sequence[Sample], what: str, *,
+                   against: str = "the samples this run evaluates") -> None:
+    found = overlap(calibration, evaluation)
+    if found:
+        shown = ", ".join(found[:5]) + (f", ... ({len(found)} in all)" if len(found) > 5 else "")
+        raise CalibrationDataError(
+            f"{what} overlaps {against}: {shown}. Calibrate on a disjoint split (e.g. a calibration or "
+            f"validation task) so the reported rates are not optimistic (defect D17).")
+
+
+def labelled(samples: Sequence[Sample], what: str) -> list[Sample]:
+    """The harmful and benign samples; an error if either class is missing."""
+    kept = [s for s in samples if s.label in LABELS]
+    have = {s.label for s in kept}
+    if have != set(LABELS):
+        raise CalibrationDataError(f"{what} needs harmful and benign samples; it has {sorted(have) or 'none'}")
+    return kept
+
+
+def holdout(samples: Sequence[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """(kept, held out): per label, `fraction` of the source items (at least one) in a seeded hash order.
+
+    Grouping by `source_id` keeps one item's modality variants on one side, so validation is not the training
+    data in another modality.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
+
+    def group(s: Sample) -> str:
+        return s.source_id if s.source_id is not None else s.id
+
+    held_groups: set[tuple[str, str]] = set()
+    for label in sorted({s.label for s in samples}):
+        groups = sorted({group(s) for s in samples if s.label == label},
+                        key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
+        n = max(1, round(fraction * len(groups))) if len(groups) > 1 else 0
+        held_groups.update((label, g) for g in groups[:n])
+    held = [s for s in samples if (s.label, group(s)) in held_groups]
+    kept = [s for s in samples if (s.label, group(s)) not in held_groups]
+    return kept, held
+
+
+def load_split(context, data: str | None, validation: str | None, *, what: str, n_per_group: int | None = None,
+               holdout_fraction: float = 0.2, seed: int = 0) -> CalibrationSplit:
+    """Training and validation samples for a defense from task selectors, checked against the run's samples.
+
+    `validation=None` holds out `holdout_fraction` of `data` by source_id. `n_per_group` caps each
+    (task, configuration, label) group of both parts (seeded, as `--limit` does).
+    """
+    if not data:
+        raise CalibrationDataError(f"{what} needs calibration data: pass data=TASK_SELECTOR (e.g. "
+                                   f"organism-calibration) or a trained artifact")
+    if context.load_samples is None:
+        raise CalibrationDataError(f"{what}: this context cannot load task samples (no load_samples)")
+    train = labelled(context.load_samples(data), f"{what} data {data!r}")
+    if validation:
+        val = labelled(context.load_samples(validation), f"{what} validation {validation!r}")
+        check_disjoint(train, val, f"{what} data {data!r}", against=f"its validation data {validation!r}")
+        description = f"{data} (+ validation {validation})"
+    else:
+        train, val = holdout(train, holdout_fraction, seed)
+        train, val = labelled(train, f"{what} data {data!r}"), labelled(val, f"{what} held-out validation")
+        description = f"{data} (validation: {holdout_fraction:.0%} held out by source_id, seed {seed})"
+    if n_per_group is not None:
+        train, val = select(train, n_per_group, seed), select(val, n_per_group, seed)
+    evaluation = list(context.evaluation_samples)
+    check_disjoint(train, evaluation, f"{what} calibration data {data!r}")
+    check_disjoint(val, evaluation, f"{what} validation data")
+    return CalibrationSplit(train, val, description)

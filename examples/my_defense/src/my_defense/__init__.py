@@ -1,0 +1,1 @@
+"""Example third-party defense for omni-safety harness (see README.md)."""
