@@ -97,7 +97,7 @@ class OmniGuard(Defense):
         directory = artifact_dir(context.cache_dir, KIND, identity, dh, {**p.calibration_key(), "seed": seed})
         if not directory.exists():
             self._calibrate(backend, context, split, seed, directory, identity, dh)
-        manifest, tensors = load_artifact(directory, model=identity, data_hash_=dh, kind=KIND)
+        manifest, tensors = load_artifact(directory, model=identity, data_hash_=dh, kind=KIND, data=split.description)
         self._probe = Probe.from_state(p.probe, tensors)
         self._layer = int(manifest.layers[0])
         self._threshold = float(p.threshold if p.threshold is not None else manifest.extra["threshold"])

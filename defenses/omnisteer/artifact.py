@@ -70,9 +70,11 @@ def _write_loss_log(path: Path, trained: Trained) -> None:
                 f.write(json.dumps({"layer": layer, **entry}) + "\n")
 
 
-def load(directory: Path, *, model: ModelIdentity | None, data_hash_: str | None = None) -> Loaded:
-    """Load and verify (model, data, kind, file hash); every target layer must have its vector and adapter."""
-    manifest, tensors = load_artifact(directory, model=model, data_hash_=data_hash_, kind=KIND)
+def load(directory: Path, *, model: ModelIdentity | None, data_hash_: str | None = None,
+         data: str | None = None) -> Loaded:
+    """Load and verify (model, data, kind, file hash); every target layer must have its vector and adapter.
+    `data` describes this run's calibration set, so a mismatch names both sets."""
+    manifest, tensors = load_artifact(directory, model=model, data_hash_=data_hash_, kind=KIND, data=data)
     layers = tuple(int(layer) for layer in manifest.layers)
     golden: dict[int, Any] = {}
     adapters: dict[int, dict[str, Any]] = {}

@@ -141,7 +141,8 @@ class OmniSteer(SteeringDefense):
         if p.artifact:
             split = self.calibration_split(context, model_name, seed) if p.data else None
             loaded = store.load(Path(p.artifact), model=identity,
-                                data_hash_=data_hash(split.train + split.validation) if split else None)
+                                data_hash_=data_hash(split.train + split.validation) if split else None,
+                                data=split.description if split else None)
             self._check_artifact_data(loaded, context)
             return loaded
         config = self.train_config(model_name, seed)

@@ -127,7 +127,7 @@ class RefusalSteer(SteeringDefense):
         directory = artifact_dir(context.cache_dir, KIND, identity, dh, p.calibration_key())
         if not directory.exists():
             self._calibrate(backend, context, train, val, directory, identity, dh, split.description)
-        manifest, tensors = load_artifact(directory, model=identity, data_hash_=dh, kind=KIND)
+        manifest, tensors = load_artifact(directory, model=identity, data_hash_=dh, kind=KIND, data=split.description)
         scale = float(p.alpha)
         for layer in manifest.layers:
             raw = tensors[f"direction.{layer}"].float()
