@@ -28,6 +28,7 @@ from defenses.base import Defense, DefenseContext
 from defenses.regap.calibration import Calibrated, calibrate
 from defenses.regap.params import ReGapParams
 from defenses.regap.probe import EXTRAS_KEY, RowPlan
+from defenses.steering import ContractConfig
 from harness.backends.base import ForwardState, GenerationOutput, LayerHook, ModelBackend, PreparedBatch
 from harness.records import GenerationConfig, Sample
 
@@ -36,8 +37,7 @@ if TYPE_CHECKING:
 
 
 # Parameters under which ReGap acts on the tiny random models within seconds: the `smoke` task split by source
-# (text + image, so tiny-vl can run it too). Meant for the steering contract suite (`defenses/steering.py` on the
-# `steer` branch reads a `contract` class attribute; see docs/regap.md).
+# (text + image, so tiny-vl can run it too), read by the steering contract suite (defenses/contract.py).
 CONTRACT_PARAMS = MappingProxyType({
     "calibration": "smoke:text,image", "calibration_part": "0-40%",
     "validation": "smoke:text,image", "validation_part": "40-70%",
@@ -54,6 +54,7 @@ class ReGap(Defense):
     calibration_param = "calibration"
     # Steering-contract declarations: the parameter whose 0 gives the undefended model, and `touched_positions`.
     strength_param: ClassVar[str] = "strength"
+    contract: ClassVar[ContractConfig] = ContractConfig(params=CONTRACT_PARAMS, models=CONTRACT_MODELS)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

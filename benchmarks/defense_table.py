@@ -1,26 +1,34 @@
-"""ReGap effectiveness on any model that has calibration, validation and test data: refusal of harmful and
-acceptance of benign test items per modality, for `none`, ReGap (orth and full drift) and the fixed-strength
-ablations, with the geometry diagnostics that say where a gain comes from.
+"""Defense comparison on any model that has calibration, validation and test data (by default the model
+organism): refusal of harmful and acceptance of benign test items per modality for `none`, ReGap (`orth` and
+`full` drift), OmniSteer, refusal-steer at a matched vector norm and Self-Reminder, with the geometry diagnostics
+that say where a gain comes from.
 
-    # the model organism (its own splits; the default selectors):
-    python -m benchmarks.regap_eval --model organism --out results/regap_organism.json
+    # the model organism (its own splits; the defaults):
+    python -m benchmarks.defense_table --out results/defenses_organism.json
+    # ReGap ablations only:
+    python -m benchmarks.defense_table --methods none,regap,regap-full,regap-fixed,regap-fixed-full,regap-par
     # plumbing on a tiny random model, one task split by source (0-40 % / 40-70 % / 70-100 %):
-    python -m benchmarks.regap_eval --model tiny-omni --calibration smoke --calibration-part 0-40% \\
-        --validation smoke --validation-part 40-70% --test smoke --test-part 70-100%
+    python -m benchmarks.defense_table --model tiny-omni --methods none,regap --calibration smoke \\
+        --calibration-part 0-40% --validation smoke --validation-part 40-70% --test smoke --test-part 70-100%
 
-Calibration and tau come from the calibration / validation selectors only; the test split is used for nothing
-but the reported numbers (and each defense refuses calibration data that overlap it). Verdicts come from the
-keyword judge (a refusal proxy): harmful refusal = refusal verdicts / judged harmful items, benign acceptance =
+Every defense calibrates on the calibration / validation selectors only; the test split is used for nothing but
+the reported numbers (and each defense refuses calibration data that overlap it). Verdicts come from the keyword
+judge (a refusal proxy): harmful refusal = refusal verdicts / judged harmful items, benign acceptance =
 1 - refusal verdicts / judged benign items, with Wilson 95 % intervals.
+
+`refusal-steer` is matched to ReGap: it adds alpha * r_hat (unit refusal direction from text calibration data) at
+ReGap's intervention layers, on the same positions (every prompt token, prefill), with alpha = the mean norm of
+ReGap's `orth` correction vector at lambda_strong over media signatures and intervention layers. So the two
+differ in direction only: drift correction versus injected refusal.
 
 CRS of the self-rectification score (spec section 6, candidates a, c, d) on the test split per media modality,
 uncorrected and with the probe's correction: the "restored separability" the paper reports, measured here.
 
-Geometry diagnostics (per modality and intervention / diagnostic layer, from the calibration artifact):
+Geometry diagnostics (per modality and intervention / diagnostic layer, from ReGap's calibration artifact):
 cos(drift, r_hat) and the "refusal injected by the full correction", -<delta, r_hat> / ||r||: how far subtracting
 the full drift moves an input along the refusal direction, in units of the text harmful-benign gap. The `orth`
 variant injects exactly 0 there by construction, so a gain of `orth` over `none` is drift correction, while a gain
-of `full` beyond `orth` can come from that injected refusal.
+of `full` beyond `orth` (or of refusal-steer) can come from injected refusal.
 """
 
 from __future__ import annotations
@@ -34,7 +42,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# name -> (registered defense, parameters on top of the shared ones)
+# name -> (registered defense, parameters on top of the family's shared ones). Families: ReGap methods take the
+# shared calibration / validation selectors and parts and --param; "steer" methods take data / validation; the
+# rest take nothing. MATCHED marks values filled in from ReGap's calibrated geometry.
+MATCHED = "<matched to regap>"
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "none": ("none", {}),
     "regap": ("regap", {}),
@@ -42,14 +53,18 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "regap-fixed": ("regap-fixed", {}),
     "regap-fixed-full": ("regap-fixed", {"variant": "full"}),
     "regap-par": ("regap", {"variant": "par"}),
+    "omnisteer": ("omnisteer", {}),
+    "refusal-steer": ("refusal-steer", {"vector": "unit", "positions": "all", "phase": "prefill",
+                                        "layers": MATCHED, "alpha": MATCHED}),
+    "self-reminder": ("self-reminder", {}),
 }
-DEFAULT_METHODS = "none,regap,regap-full,regap-fixed,regap-fixed-full"
+DEFAULT_METHODS = "none,regap,regap-full,omnisteer,refusal-steer,self-reminder"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from harness import config
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.regap_eval", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.defense_table", description=__doc__.split("\n\n")[0],
                                 allow_abbrev=False)
     p.add_argument("--model", default="organism")
     p.add_argument("--backend", default=None)
@@ -61,6 +76,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--test-part", default="", help="part of the test selector's sources, e.g. 70-100%%")
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated, from {', '.join(METHODS)}")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="ReGap parameter for every ReGap method")
+    p.add_argument("--method-param", action="append", metavar="METHOD:KEY=VALUE", default=[],
+                   help="parameter for one method, e.g. omnisteer:scale=2 (repeatable)")
     p.add_argument("--limit", type=int, default=None, help="at most N test samples per configuration x label")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=8)
@@ -92,15 +109,52 @@ def rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run_method(name: str, backend: Any, registries: Any, test: list[Any], shared: dict[str, Any],
+def method_params(name: str, args: argparse.Namespace, matched: dict[str, Any] | None) -> dict[str, Any]:
+    """The parameters `name` runs with: its family's shared calibration selectors, its own fixed ones, values
+    matched to ReGap, then --method-param overrides."""
+    from harness.cli import _key_values
+
+    defense_name, extra = METHODS[name]
+    if defense_name.startswith("regap"):
+        shared = {"calibration": args.calibration, "calibration_part": args.calibration_part,
+                  "validation": args.validation, "validation_part": args.validation_part,
+                  **_key_values(args.param, "param")}
+    elif defense_name in ("omnisteer", "refusal-steer"):
+        shared = {"data": args.calibration, "validation": args.validation}
+    else:
+        shared = {}
+    params = {**shared, **extra}
+    for key, value in params.items():
+        if value == MATCHED:
+            if not matched:
+                raise SystemExit(f"{name} is matched to ReGap's geometry: list 'regap' before it in --methods")
+            params[key] = matched[key]
+    own = [item.split(":", 1)[1] for item in args.method_param if item.split(":", 1)[0] == name]
+    return {**params, **_key_values(own, "method-param")}
+
+
+def matched_to_regap(info: dict[str, Any]) -> dict[str, Any]:
+    """refusal-steer's layers and alpha: ReGap's intervention layers and the mean norm of its `orth` correction
+    (lambda_strong x the drift's component orthogonal to r_hat) over media signatures and those layers."""
+    import math
+
+    manifest = json.loads((Path(info["artifacts"]["geometry"]) / "manifest.json").read_text())
+    settings = info["settings"]
+    layers = list(settings["intervention_layers"])
+    norms = [math.sqrt(max(row["norm"] ** 2 - row["dot"] ** 2, 0.0))
+             for sig, rows in manifest["extra"]["diagnostics"].items() if sig != "pooled"
+             for row in rows if row["layer"] in layers]
+    return {"layers": layers, "alpha": float(settings.get("lambda_strong", 1.0)) * sum(norms) / len(norms)}
+
+
+def run_method(name: str, params: dict[str, Any], backend: Any, registries: Any, test: list[Any],
                args: argparse.Namespace, loader: Any, cache: Path) -> dict[str, Any]:
     from defenses.base import DefenseContext
     from harness.records import Generation, GenerationConfig
     from judges.base import JudgeItem
     from judges.keyword import KeywordJudge
 
-    defense_name, extra = METHODS[name]
-    params = {} if defense_name == "none" else {**shared, **extra}
+    defense_name, _ = METHODS[name]
     defense = registries.defenses.get(defense_name)(**params)
     t0 = time.perf_counter()
     defense.setup(backend, DefenseContext(cache_dir=cache / "defenses", model_name=args.model, seed=args.seed,
@@ -127,6 +181,7 @@ def run_method(name: str, backend: Any, registries: Any, test: list[Any], shared
               "setup_s": setup_s, "generate_s": gen_s, "rates": rates(rows), "rows": rows}
     if defense_name != "none":
         result["defense_info"] = defense.info()
+    if defense_name.startswith("regap"):
         result["decisions"] = decision_summary(rows)
         if defense.calibrated.settings.adaptive:
             result["crs"] = crs_before_after(backend, defense, test, args.batch_size)
@@ -230,6 +285,10 @@ def format_report(results: dict[str, Any]) -> str:
             cells = "; ".join(f"{when}: d'={c['dprime']:+.2f} cond={c['threshold_conditional']:+.2f} "
                               f"AUROC={c['auroc']:.2f}" for when, c in table.items())
             lines.append(f"CRS of z, {name}, {modality}: {cells}")
+    if results.get("matched_to_regap"):
+        m = results["matched_to_regap"]
+        lines.append(f"refusal-steer matched to ReGap: alpha * r_hat at layers {m['layers']}, alpha = {m['alpha']:.4f} "
+                     "(mean norm of ReGap's orth correction)")
     shown: set[str] = set()
     for name, table in results.get("geometry", {}).items():
         if json.dumps(table, sort_keys=True) in shown:
@@ -246,7 +305,6 @@ def format_report(results: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from harness import config
-    from harness.cli import _key_values
     from harness.registries import default_registries
     from harness.runner import resolve_samples_loader
     from harness.zoo import resolve_model
@@ -262,23 +320,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     registries = default_registries(args.include_path)
     loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root)))
     test = select(take_part(loader(args.test), args.test_part, args.seed), args.limit, args.seed)
-    shared = {"calibration": args.calibration, "calibration_part": args.calibration_part,
-              "validation": args.validation, "validation_part": args.validation_part, **_key_values(args.param, "param")}
     resolved = resolve_model(args.model, cache)
     backend_name = args.backend or resolved.backend
     backend = registries.backends.get(backend_name)(resolved.path, dtype=args.dtype, device=args.device)
     backend.load()
     results: dict[str, Any] = {
-        "command": "python -m benchmarks.regap_eval " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m benchmarks.defense_table " + " ".join(sys.argv[1:] if argv is None else argv),
         "model": args.model, "notes": list(resolved.notes), "test": args.test, "test_part": args.test_part,
         "n_test": len(test), "judge": "keyword (default preset)", "max_new_tokens": args.max_new_tokens,
         "batch_size": args.batch_size, "methods": {}, "geometry": {},
     }
+    matched: dict[str, Any] | None = None
     for name in args.methods.split(","):
         print(f"{name} ...", file=sys.stderr)
-        result = run_method(name, backend, registries, test, shared, args, loader, cache)
+        result = run_method(name, method_params(name, args, matched), backend, registries, test, args, loader,
+                            cache)
         results["methods"][name] = result
-        if "defense_info" in result:
+        if name == "regap":
+            matched = matched_to_regap(result["defense_info"])
+            results["matched_to_regap"] = matched
+        if METHODS[name][0].startswith("regap"):
             results["geometry"][name] = geometry_table(result["defense_info"])
     print(format_report(results))
     if args.out:

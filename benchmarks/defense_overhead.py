@@ -1,0 +1,134 @@
+"""Wall time of each defense against `none` in one run: the same batches (one per test configuration, batch 8 by
+default), greedy, each defense set up (calibrated) first, then timed call by call.
+
+Each timed call is `defense.generate(backend, batch, config)` (templating and media processing included, as in a
+run). Methods are interleaved batch by batch and round by round and the median per-batch time is reported, so load
+from other processes on a shared machine hits every method alike; the ratio to `none` is the figure to quote.
+
+    python -m benchmarks.defense_overhead                      # the model organism, default methods
+    python -m benchmarks.defense_overhead --model tiny-omni --methods none,self-reminder --test smoke
+
+Methods and their parameters are those of `benchmarks.defense_table` (refusal-steer matched to ReGap's norm).
+Setup (calibration, training) is not timed here: artifacts are cached and reused by every later run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.defense_table import METHODS, matched_to_regap, method_params
+
+DEFAULT_METHODS = "none,regap,omnisteer,refusal-steer,self-reminder"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    from harness import config
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.defense_overhead", description=__doc__.split("\n\n")[0],
+                                allow_abbrev=False)
+    p.add_argument("--model", default="organism")
+    p.add_argument("--calibration", default="organism-calibration")
+    p.add_argument("--calibration-part", default="")
+    p.add_argument("--validation", default="organism-validation")
+    p.add_argument("--validation-part", default="")
+    p.add_argument("--test", default="organism-safety", help="task selector the timed batches come from")
+    p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated, from {', '.join(METHODS)}")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="ReGap parameter for every ReGap method")
+    p.add_argument("--method-param", action="append", metavar="METHOD:KEY=VALUE", default=[])
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--include-path", action="append", default=[])
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    return p.parse_args(argv)
+
+
+def timed_batches(samples: Sequence[Any], batch_size: int) -> list[list[Any]]:
+    """One full batch per configuration (harmful and benign mixed, ids sorted): every modality is timed."""
+    by_config: dict[str, list[Any]] = {}
+    for s in sorted(samples, key=lambda s: s.id):
+        by_config.setdefault(s.config, []).append(s)
+    return [group[:batch_size] for _, group in sorted(by_config.items()) if len(group) >= batch_size]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from defenses.base import DefenseContext
+    from harness import config
+    from harness.records import GenerationConfig
+    from harness.registries import default_registries
+    from harness.runner import resolve_samples_loader
+    from harness.zoo import resolve_model
+    from tasks.base import TaskContext
+
+    args = parse_args(argv)
+    names = args.methods.split(",")
+    unknown = [m for m in names if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    if names[0] != "none":
+        names = ["none", *[n for n in names if n != "none"]]
+    cache = config.cache_dir(args.cache_dir)
+    registries = default_registries(args.include_path)
+    loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root)))
+    test = loader(args.test)
+    batches = timed_batches(test, args.batch_size)
+    if not batches:
+        raise SystemExit(f"no configuration of {args.test!r} has a full batch of {args.batch_size}")
+    resolved = resolve_model(args.model, cache)
+    backend = registries.backends.get(resolved.backend)(resolved.path, dtype=args.dtype, device=args.device)
+    backend.load()
+    context = DefenseContext(cache_dir=cache / "defenses", model_name=args.model, seed=args.seed, load_samples=loader,
+                             evaluation_samples=test, show_progress=False)
+    defenses: dict[str, Any] = {}
+    matched: dict[str, Any] | None = None
+    for name in names:
+        print(f"setting up {name} ...", file=sys.stderr)
+        defense = registries.defenses.get(METHODS[name][0])(**method_params(name, args, matched))
+        defense.setup(backend, context)
+        defenses[name] = defense
+        if name == "regap":
+            matched = matched_to_regap(defense.info())
+    gen = GenerationConfig(max_new_tokens=args.max_new_tokens)
+    for batch in batches:  # warm-up: media decoding, lazy allocations
+        for d in defenses.values():
+            d.generate(backend, batch, gen)
+    times: dict[str, list[float]] = {name: [] for name in defenses}
+    for _ in range(args.rounds):
+        for batch in batches:
+            for name, d in defenses.items():
+                t0 = time.perf_counter()
+                d.generate(backend, batch, gen)
+                times[name].append(time.perf_counter() - t0)
+    base = statistics.median(times["none"])
+    result: dict[str, Any] = {
+        "model": args.model, "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens, "batches": [b[0].config for b in batches], "rounds": args.rounds,
+        "command": "python -m benchmarks.defense_overhead " + " ".join(sys.argv[1:] if argv is None else argv),
+        "matched_to_regap": matched, "methods": {},
+    }
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        result["methods"][name] = {"median_batch_s": med, "ratio_to_none": med / base}
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{args.model} on {args.device}, batch {args.batch_size}, greedy, {args.max_new_tokens} new tokens, "
+              f"{len(batches)} batches ({', '.join(result['batches'])}) x {args.rounds} rounds, median per batch")
+        for name, r in result["methods"].items():
+            print(f"  {name:14s} {r['median_batch_s'] * 1000:8.1f} ms  x{r['ratio_to_none']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
