@@ -22,34 +22,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.defense_table import METHODS, matched_to_regap, method_params
+from benchmarks.defense_table import METHODS, add_common_args, matched_to_regap, method_params
 
 DEFAULT_METHODS = "none,regap,omnisteer,refusal-steer,self-reminder"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    from harness import config
-
     p = argparse.ArgumentParser(prog="python -m benchmarks.defense_overhead", description=__doc__.split("\n\n")[0],
                                 allow_abbrev=False)
-    p.add_argument("--model", default="organism")
-    p.add_argument("--calibration", default="organism-calibration")
-    p.add_argument("--calibration-part", default="")
-    p.add_argument("--validation", default="organism-validation")
-    p.add_argument("--validation-part", default="")
-    p.add_argument("--test", default="organism-safety", help="task selector the timed batches come from")
-    p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated, from {', '.join(METHODS)}")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="ReGap parameter for every ReGap method")
-    p.add_argument("--method-param", action="append", metavar="METHOD:KEY=VALUE", default=[])
-    p.add_argument("--batch-size", type=int, default=8)
+    add_common_args(p, methods=DEFAULT_METHODS)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--dtype", default="float32")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--include-path", action="append", default=[])
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p.parse_args(argv)
 
@@ -64,6 +47,7 @@ def timed_batches(samples: Sequence[Any], batch_size: int) -> list[list[Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from defenses.base import DefenseContext
+    from defenses.toolkit.splits import take_part
     from harness import config
     from harness.records import GenerationConfig
     from harness.registries import default_registries
@@ -81,12 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = config.cache_dir(args.cache_dir)
     registries = default_registries(args.include_path)
     loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root)))
-    test = loader(args.test)
+    test = take_part(loader(args.test), args.test_part)
     batches = timed_batches(test, args.batch_size)
     if not batches:
         raise SystemExit(f"no configuration of {args.test!r} has a full batch of {args.batch_size}")
     resolved = resolve_model(args.model, cache)
-    backend = registries.backends.get(resolved.backend)(resolved.path, dtype=args.dtype, device=args.device)
+    backend = registries.backends.get(args.backend or resolved.backend)(resolved.path, dtype=args.dtype, device=args.device)
     backend.load()
     context = DefenseContext(cache_dir=cache / "defenses", model_name=args.model, seed=args.seed, load_samples=loader,
                              evaluation_samples=test, show_progress=False)

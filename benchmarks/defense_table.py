@@ -61,11 +61,10 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 DEFAULT_METHODS = "none,regap,regap-full,omnisteer,refusal-steer,self-reminder"
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def add_common_args(p: argparse.ArgumentParser, *, methods: str | None) -> None:
+    """Model, data selectors, methods and device options shared by the defense benchmarks."""
     from harness import config
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.defense_table", description=__doc__.split("\n\n")[0],
-                                allow_abbrev=False)
     p.add_argument("--model", default="organism")
     p.add_argument("--backend", default=None)
     p.add_argument("--calibration", default="organism-calibration")
@@ -74,12 +73,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--validation-part", default="")
     p.add_argument("--test", default="organism-safety", help="test task selector (held out)")
     p.add_argument("--test-part", default="", help="part of the test selector's sources, e.g. 70-100%%")
-    p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated, from {', '.join(METHODS)}")
+    if methods is not None:
+        p.add_argument("--methods", default=methods, help=f"comma-separated, from {', '.join(METHODS)}")
+        p.add_argument("--method-param", action="append", metavar="METHOD:KEY=VALUE", default=[],
+                       help="parameter for one method, e.g. omnisteer:scale=2 (repeatable)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="ReGap parameter for every ReGap method")
-    p.add_argument("--method-param", action="append", metavar="METHOD:KEY=VALUE", default=[],
-                   help="parameter for one method, e.g. omnisteer:scale=2 (repeatable)")
-    p.add_argument("--limit", type=int, default=None, help="at most N test samples per configuration x label")
-    p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--dtype", default="float32")
     p.add_argument("--device", default="cpu")
@@ -87,6 +85,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--include-path", action="append", default=[])
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.defense_table", description=__doc__.split("\n\n")[0],
+                                allow_abbrev=False)
+    add_common_args(p, methods=DEFAULT_METHODS)
+    p.add_argument("--limit", type=int, default=None, help="at most N test samples per configuration x label")
+    p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--out", default=None, help="write the full results as JSON here")
     return p.parse_args(argv)
 

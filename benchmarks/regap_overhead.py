@@ -28,26 +28,14 @@ from typing import Any
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    from harness import config
+    from benchmarks.defense_table import add_common_args
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.regap_overhead", description=__doc__.split("\n\n")[0],
                                 allow_abbrev=False)
-    p.add_argument("--model", default="organism")
-    p.add_argument("--calibration", default="organism-calibration")
-    p.add_argument("--calibration-part", default="")
-    p.add_argument("--validation", default="organism-validation")
-    p.add_argument("--validation-part", default="")
-    p.add_argument("--test", default="organism-safety")
-    p.add_argument("--test-part", default="")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="ReGap parameter")
-    p.add_argument("--batch-size", type=int, default=8)
+    add_common_args(p, methods=None)
     p.add_argument("--batches", type=int, default=4, help="distinct media batches per round")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--include-path", action="append", default=[])
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p.parse_args(argv)
 
@@ -80,12 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not batches:
         raise SystemExit("not enough media test samples for one full batch")
     resolved = resolve_model(args.model, cache)
-    backend = registries.backends.get(resolved.backend)(resolved.path, device=args.device)
+    backend = registries.backends.get(args.backend or resolved.backend)(resolved.path, dtype=args.dtype,
+                                                                        device=args.device)
     backend.load()
     params = {"calibration": args.calibration, "calibration_part": args.calibration_part,
               "validation": args.validation, "validation_part": args.validation_part,
               **_key_values(args.param, "param")}
-    context = DefenseContext(cache_dir=cache / "defenses", model_name=args.model, load_samples=loader,
+    context = DefenseContext(cache_dir=cache / "defenses", model_name=args.model, seed=args.seed,
+                             load_samples=loader,
                              evaluation_samples=test, show_progress=False)
 
     def regap(name: str = "regap", tau: float | None = None) -> Any:
