@@ -180,7 +180,7 @@ class OmniSteer(SteeringDefense):
                                "not checked")
             return
         ident = Identity.from_dict(json.loads(path.read_text()))
-        check_disjoint(ident, context.evaluation_samples, f"omnisteer artifact {loaded.path}")
+        check_disjoint(ident, context.evaluation_samples, what=f"omnisteer artifact {loaded.path}")
 
     def _install(self, backend: ModelBackend, loaded: store.Loaded) -> None:
         import torch

@@ -71,7 +71,7 @@ def calibrate(backend: ModelBackend, context: DefenseContext, params: ReGapParam
     if valid:
         # Not a leak into test results, but tau fitted on the calibration data is optimistic: warn only.
         check_disjoint(valid, calib, what=f"ReGap validation data {valid_name!r}", allow=True, warn=note,
-                       against=f"calibration ({calib_name})")
+                       against=f"the calibration data ({calib_name})")
 
     identity = model_identity(backend, context.model_name or None)
     key = geometry_key(params, backend)

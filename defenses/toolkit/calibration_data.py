@@ -2,8 +2,8 @@
 checked to be disjoint from the samples a run evaluates (shared/spec/omnisteer.md defect D17).
 
 Two samples overlap when they share an id, a `source_id` (the same underlying item in another modality or
-split) or their message content. A defense that calibrated on items it is then scored on would report an
-optimistic RSR / BAR, so an overlap is an error, never a warning.
+split) or their message content (`splits.check_disjoint`). A defense that calibrated on items it is then scored on
+would report an optimistic RSR / BAR, so an overlap is an error.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.records import Sample, content_hash
+# Re-exported: the one overlap check of the toolkit lives in splits.py.
+from defenses.toolkit.splits import CalibrationDataError, Identity, check_disjoint  # noqa: F401
+from harness.records import Sample
 from tasks.base import select
 
 LABELS: tuple[str, ...] = ("harmful", "benign")
-
-
-class CalibrationDataError(ValueError):
-    """Calibration data are missing, unusable, or overlap the evaluation samples."""
 
 
 @dataclass(frozen=True)
@@ -27,55 +25,6 @@ class CalibrationSplit:
     train: list[Sample]
     validation: list[Sample]
     description: str  # e.g. "organism-calibration (+ validation organism-validation)"
-
-
-def _content_key(sample: Sample) -> str:
-    return content_hash([m.to_dict() for m in sample.messages])
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What identifies a set of samples for overlap checks; JSON-able, so it can be stored with an artifact."""
-
-    ids: frozenset[str]
-    source_ids: frozenset[str]
-    contents: frozenset[str]
-
-    @classmethod
-    def of(cls, samples: Sequence[Sample]) -> Identity:
-        return cls(frozenset(s.id for s in samples), frozenset(s.source_id for s in samples if s.source_id),
-                   frozenset(_content_key(s) for s in samples))
-
-    def to_dict(self) -> dict[str, list[str]]:
-        return {"ids": sorted(self.ids), "source_ids": sorted(self.source_ids), "contents": sorted(self.contents)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, list[str]]) -> Identity:
-        return cls(frozenset(d["ids"]), frozenset(d["source_ids"]), frozenset(d["contents"]))
-
-
-def overlap(calibration: Identity | Sequence[Sample], evaluation: Sequence[Sample]) -> list[str]:
-    """Human-readable descriptions of evaluation samples that overlap the calibration data (empty if none)."""
-    cal = calibration if isinstance(calibration, Identity) else Identity.of(calibration)
-    found: list[str] = []
-    for s in evaluation:
-        if s.id in cal.ids:
-            found.append(f"{s.id} (same sample id)")
-        elif s.source_id is not None and s.source_id in cal.source_ids:
-            found.append(f"{s.id} (source_id {s.source_id!r})")
-        elif _content_key(s) in cal.contents:
-            found.append(f"{s.id} (same content)")
-    return found
-
-
-def check_disjoint(calibration: Identity | Sequence[Sample], evaluation: Sequence[Sample], what: str, *,
-                   against: str = "the samples this run evaluates") -> None:
-    found = overlap(calibration, evaluation)
-    if found:
-        shown = ", ".join(found[:5]) + (f", ... ({len(found)} in all)" if len(found) > 5 else "")
-        raise CalibrationDataError(
-            f"{what} overlaps {against}: {shown}. Calibrate on a disjoint split (e.g. a calibration or "
-            f"validation task) so the reported rates are not optimistic (defect D17).")
 
 
 def labelled(samples: Sequence[Sample], what: str) -> list[Sample]:
@@ -125,7 +74,7 @@ def load_split(context, data: str | None, validation: str | None, *, what: str, 
     train = labelled(context.load_samples(data), f"{what} data {data!r}")
     if validation:
         val = labelled(context.load_samples(validation), f"{what} validation {validation!r}")
-        check_disjoint(train, val, f"{what} data {data!r}", against=f"its validation data {validation!r}")
+        check_disjoint(train, val, what=f"{what} data {data!r}", against=f"its validation data {validation!r}")
         description = f"{data} (+ validation {validation})"
     else:
         train, val = holdout(train, holdout_fraction, seed)
@@ -134,6 +83,6 @@ def load_split(context, data: str | None, validation: str | None, *, what: str, 
     if n_per_group is not None:
         train, val = select(train, n_per_group, seed), select(val, n_per_group, seed)
     evaluation = list(context.evaluation_samples)
-    check_disjoint(train, evaluation, f"{what} calibration data {data!r}")
-    check_disjoint(val, evaluation, f"{what} validation data")
+    check_disjoint(train, evaluation, what=f"{what} calibration data {data!r}")
+    check_disjoint(val, evaluation, what=f"{what} validation data")
     return CalibrationSplit(train, val, description)

@@ -60,6 +60,27 @@ def _content(sample: Sample) -> str:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """What identifies a set of samples for overlap checks; JSON-able, so it can be stored with an artifact."""
+
+    ids: frozenset[str]
+    source_ids: frozenset[str]
+    contents: frozenset[str]
+
+    @classmethod
+    def of(cls, samples: Sequence[Sample]) -> Identity:
+        return cls(frozenset(s.id for s in samples), frozenset(s.source_id for s in samples if s.source_id),
+                   frozenset(_content(s) for s in samples))
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"ids": sorted(self.ids), "source_ids": sorted(self.source_ids), "contents": sorted(self.contents)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list[str]]) -> Identity:
+        return cls(frozenset(d["ids"]), frozenset(d["source_ids"]), frozenset(d["contents"]))
+
+
+@dataclass(frozen=True)
 class Overlap:
     """Evaluation samples that share something with the calibration samples."""
 
@@ -67,48 +88,49 @@ class Overlap:
     by_id: int
     by_content: int
     n_evaluation: int
-    examples: tuple[str, ...] = field(default_factory=tuple)
+    examples: tuple[str, ...] = field(default_factory=tuple)  # "id (reason)" of the first few
 
     @property
     def any(self) -> bool:
         return bool(self.by_source or self.by_id or self.by_content)
 
-    def describe(self, what: str, against: str = "evaluated") -> str:
+    def describe(self, what: str, against: str = "the evaluated samples") -> str:
         shown = ", ".join(self.examples)
-        return (f"{what} overlaps the {against} samples: of {self.n_evaluation} {against} samples, "
-                f"{self.by_source} share a source_id, {self.by_id} a sample id and {self.by_content} the exact "
-                f"content with it (e.g. {shown})")
+        return (f"{what} overlaps {against}: of {self.n_evaluation} samples there, {self.by_source} share a "
+                f"source_id, {self.by_id} a sample id and {self.by_content} the exact content with it (e.g. {shown})")
 
 
-def find_overlap(calibration: Sequence[Sample], evaluation: Sequence[Sample], shown: int = 5) -> Overlap:
-    sources = {s.source_id for s in calibration if s.source_id is not None}
-    ids = {s.id for s in calibration}
-    contents = {_content(s) for s in calibration}
+def find_overlap(calibration: Identity | Sequence[Sample], evaluation: Sequence[Sample], shown: int = 5) -> Overlap:
+    cal = calibration if isinstance(calibration, Identity) else Identity.of(calibration)
     n_source = n_id = n_content = 0
     examples: list[str] = []
     for s in evaluation:
-        hit = False
-        if s.source_id is not None and s.source_id in sources:
+        reasons = []
+        if s.source_id is not None and s.source_id in cal.source_ids:
             n_source += 1
-            hit = True
-        if s.id in ids:
+            reasons.append(f"source_id {s.source_id!r}")
+        if s.id in cal.ids:
             n_id += 1
-            hit = True
-        if _content(s) in contents:
+            reasons.append("same sample id")
+        if _content(s) in cal.contents:
             n_content += 1
-            hit = True
-        if hit and len(examples) < shown:
-            examples.append(s.id)
+            reasons.append("same content")
+        if reasons and len(examples) < shown:
+            examples.append(f"{s.id} ({', '.join(reasons)})")
     return Overlap(n_source, n_id, n_content, len(evaluation), tuple(examples))
 
 
-class CalibrationOverlapError(ValueError):
+class CalibrationDataError(ValueError):
+    """Calibration data are missing, unusable, or overlap the evaluation samples."""
+
+
+class CalibrationOverlapError(CalibrationDataError):
     """Calibration data overlap the evaluated samples (defect D17)."""
 
 
-def check_disjoint(calibration: Sequence[Sample], evaluation: Sequence[Sample], *, what: str,
+def check_disjoint(calibration: Identity | Sequence[Sample], evaluation: Sequence[Sample], *, what: str,
                    allow: bool = False, warn: Callable[[str], None] | None = None,
-                   against: str = "evaluated") -> Overlap:
+                   against: str = "the evaluated samples") -> Overlap:
     """Refuse (or, with `allow`, warn loudly) when `calibration` shares sources, ids or content with `evaluation`."""
     overlap = find_overlap(calibration, evaluation)
     if overlap.any:
@@ -116,7 +138,8 @@ def check_disjoint(calibration: Sequence[Sample], evaluation: Sequence[Sample], 
         if not allow:
             raise CalibrationOverlapError(
                 f"{message}. Calibrate on data disjoint from the test set (another split, or a part such as "
-                f"'0-40%' of the sources), or pass allow_overlap=true to go on anyway (results are then optimistic).")
+                f"'0-40%' of the sources) so the reported rates are not optimistic (defect D17), or pass "
+                f"allow_overlap=true where the defense offers it to go on anyway.")
         (warn or _stderr)(f"WARNING: {message}; going on as allowed, but results may be optimistic")
     return overlap
 

@@ -71,7 +71,7 @@ def test_an_artifact_of_another_model_or_data_set_is_refused_naming_both(omni, t
 
 def test_calibration_overlapping_the_evaluated_samples_is_refused(omni, load_task, cache, capsys):
     everything = load_task("smoke")
-    with pytest.raises(CalibrationOverlapError, match=r"of 120 evaluated samples, \d+ share a source_id"):
+    with pytest.raises(CalibrationOverlapError, match=r"of 120 samples there, \d+ share a source_id"):
         make(omni, load_task, cache, evaluation=everything)
     make(omni, load_task, cache, evaluation=everything, allow_overlap=True)
     assert "WARNING" in capsys.readouterr().err

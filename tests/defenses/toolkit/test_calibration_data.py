@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from defenses.base import DefenseContext
-from defenses.toolkit.calibration_data import (CalibrationDataError, Identity, check_disjoint, holdout, load_split,
-                                               overlap)
+from defenses.toolkit.calibration_data import CalibrationDataError, Identity, check_disjoint, holdout, load_split
+from defenses.toolkit.splits import find_overlap
 from harness.records import Sample, user_message
 
 
@@ -17,14 +17,16 @@ def s(i: int, label: str = "harmful", source: str | None = None, text: str | Non
 
 def test_overlap_by_id_source_and_content():
     cal = [s(1, source="a"), s(2, source="b", text="same words")]
-    found = overlap(cal, [s(1, source="z"), s(9, source="b"), s(8, text="same words"), s(7, source="q")])
-    assert [f.split(" ")[0] for f in found] == ["t/text/1", "t/text/9", "t/text/8"]
-    assert "same sample id" in found[0] and "source_id 'b'" in found[1] and "same content" in found[2]
+    found = find_overlap(cal, [s(1, source="z"), s(9, source="b"), s(8, text="same words"), s(7, source="q")])
+    assert [f.split(" ")[0] for f in found.examples] == ["t/text/1", "t/text/9", "t/text/8"]
+    assert (found.by_id, found.by_source, found.by_content) == (1, 1, 2)  # t/text/1 also has the same text
+    assert "same sample id" in found.examples[0] and "source_id 'b'" in found.examples[1]
+    assert "same content" in found.examples[2]
     ident = Identity.from_dict(Identity.of(cal).to_dict())
-    assert overlap(ident, [s(9, source="b")]) and not overlap(ident, [s(5, source="c")])
+    assert find_overlap(ident, [s(9, source="b")]).any and not find_overlap(ident, [s(5, source="c")]).any
     with pytest.raises(CalibrationDataError, match="D17"):
-        check_disjoint(cal, [s(9, source="b")], "x")
-    check_disjoint(cal, [s(5, source="c")], "x")
+        check_disjoint(cal, [s(9, source="b")], what="x")
+    check_disjoint(cal, [s(5, source="c")], what="x")
 
 
 def test_holdout_is_stratified_grouped_and_seeded():

@@ -59,7 +59,7 @@ def test_overlap_is_counted_by_source_id_and_content_and_refused():
     overlap = find_overlap(calib, evaluation)
     assert (overlap.by_source, overlap.by_id, overlap.by_content, overlap.n_evaluation) == (2, 0, 1, 3)
     assert find_overlap(calib, [_sample(5, "q")]).any is False
-    with pytest.raises(CalibrationOverlapError, match="of 3 evaluated samples, 2 share a source_id"):
+    with pytest.raises(CalibrationOverlapError, match="overlaps the evaluated samples: of 3 samples there, 2 share a source_id"):
         check_disjoint(calib, evaluation, what="calibration 'x'")
     seen: list[str] = []
     check_disjoint(calib, evaluation, what="calibration 'x'", allow=True, warn=seen.append)
