@@ -54,6 +54,10 @@ _REFERENCE = tuple(
 _TINY = (
     Preset("tiny", (0, 1), 0.3, 0.5, 0.01, 0.05, 1e-3, epochs=2,
            source="plumbing only: the tiny random 3-layer models (hidden size 64)"),
+    Preset("organism", (1, 2), 0.3, 0.5, 0.01, 0.05, 1e-3, data="organism-calibration",
+           validation="organism-validation",
+           source="the 4-layer model organisms: the Qwen2.5-Omni-7B loss parameters at the two middle layers, "
+                  "not tuned (checkpoint chosen on organism-validation)"),
 )
 PRESETS = MappingProxyType({p.name: p for p in (*_PUBLISHED, *_REFERENCE, *_TINY)})
 
@@ -63,6 +67,7 @@ _AUTO: tuple[tuple[str, str], ...] = (
     (r"baichuan-omni-1d5|baichuan-omni-1\.5", "baichuan-omni-1.5"),
     (r"minicpm-o-2_6|minicpm-o-2\.6", "minicpm-o-2.6"),
     (r"^tiny-(omni|vl|text)$", "tiny"),
+    (r"^organism(-planted)?$", "organism"),
 )
 
 
