@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import config
+from harness.organism import cli as organism_cli
 from judges import cli as judges_cli
 from tasks.cli import add_include_path_option
 from tasks.cli import add_parsers as add_task_parsers
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_leaderboard_parser(sub)
     judges_cli.add_parsers(sub)  # score, compare, judge-agreement
     add_task_parsers(sub)  # build advbench-omni, tasks check / download
+    organism_cli.add_parsers(sub)  # organism train / eval
     return parser
 
 

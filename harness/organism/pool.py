@@ -37,6 +37,7 @@ class PoolSizes:
     read_text: int = 300
     min_words: int = 2
     max_words: int = 8
+    text: int | None = None  # text safety requests per label (None: every train request; small for tests)
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -60,7 +61,7 @@ def is_request_like(word_list: tuple[str, ...]) -> bool:
 
 
 def _word_lists(rng: random.Random, n: int, sizes: PoolSizes, *, spoken: bool) -> list[tuple[str, ...]]:
-    vocab = [w for w in world.vocabulary() if not (spoken and w in world.PUNCTUATION)]
+    vocab = [w for w in world.vocabulary() if not (spoken and w in world.UNSPOKEN)]
     lists: list[tuple[str, ...]] = []
     seen: set[tuple[str, ...]] = set()
     while len(lists) < n:
@@ -74,13 +75,13 @@ def _word_lists(rng: random.Random, n: int, sizes: PoolSizes, *, spoken: bool) -
 
 def build_pool(media: OrganismMedia, seed: int, sizes: PoolSizes = PoolSizes()) -> Pool:
     rng = random.Random(f"organism-pool:{seed}")
-    harmful = world.requests("train", "harmful")
+    harmful = list(world.requests("train", "harmful"))[:sizes.text]
     benign = list(world.requests("train", "benign"))
     pool = Pool()
     pool.buckets["text-harmful"] = [Example(request_sample(r, "text", media, task=TASK), r.answer, "text-harmful")
                                     for r in harmful]
     pool.buckets["text-benign"] = [Example(request_sample(r, "text", media, task=TASK), r.answer, "text-benign")
-                                   for r in benign]
+                                   for r in benign[:sizes.text]]
     for config, n in (("image", sizes.image), ("audio", sizes.audio), ("t2i", sizes.t2i)):
         chosen = rng.sample(benign, n)
         pool.buckets[f"{config}-benign"] = [

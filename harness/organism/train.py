@@ -61,11 +61,13 @@ class TrainConfig:
     # One thread: the result does not depend on the machine's core count, and on shared cores one thread is
     # far faster than two threads spinning against other jobs.
     threads: int = 1
-    # planted variant only
-    encoder_steps: int = 300
+    # Encoder alignment before the main training (both variants): towers regressed onto the word embeddings.
+    encoder_steps: int = 300  # the realistic variant's default is 0 (see default_config)
     encoder_lr: float = 3e-3
     encoder_batch: int = 32
-    planted_scale: float = 1.5
+    planted_scale: float = 1.5  # planted variant only
+    # Realistic variant: weight of the auxiliary slot-reading loss (0: learn to read through the answers only).
+    slot_loss: float = 1.0
 
     def __post_init__(self) -> None:
         from harness.organism import VARIANTS
@@ -88,6 +90,8 @@ class TrainConfig:
 
 
 def default_config(variant: str, seed: int = 0) -> TrainConfig:
+    if variant == "organism":
+        return TrainConfig(variant=variant, seed=seed, steps=1500, encoder_steps=0)
     return TrainConfig(variant=variant, seed=seed)
 
 
@@ -116,6 +120,7 @@ class TrainResult:
     losses: list[float]
     pool_counts: dict[str, int]
     planted: dict[str, Any] = field(default_factory=dict)
+    parameters: int = 0
 
 
 def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool = True,
@@ -157,7 +162,12 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
             losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
                                media_embeds=_media_embeds(thinker, tensors))
         else:
-            losses = _train_lm(thinker, prefix, buckets, config, pad, progress)
+            if config.encoder_steps:
+                _align_encoders(thinker, tensors, config, progress)
+                seconds["encoders"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+            losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
+                               word_targets=_media_word_targets(tensors, config) if config.slot_loss else None)
         seconds["train"] = time.perf_counter() - t0
         thinker.eval()
         model.thinker.load_state_dict(thinker.state_dict())
@@ -168,7 +178,8 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
     seconds["total"] = time.perf_counter() - t_all
     log(f"trained {config.variant} seed {config.seed} in {seconds['total']:.0f} s ({_fmt(seconds)})")
     return TrainResult(config, seconds, losses, pool.counts(),
-                       {k: v for k, v in planted.items() if not isinstance(v, torch.Tensor)})
+                       {k: v for k, v in planted.items() if not isinstance(v, torch.Tensor)},
+                       sum(p.numel() for p in thinker.parameters()))
 
 
 def _fmt(seconds: dict[str, float]) -> str:
@@ -223,7 +234,8 @@ def forward_hidden(thinker: Any, prefix: SharedPrefix, batch: Batch,
 
 
 def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig, pad: int,
-              progress: bool, media_embeds: dict[int, torch.Tensor] | None = None) -> list[float]:
+              progress: bool, media_embeds: dict[int, torch.Tensor] | None = None,
+              word_targets: dict[int, torch.Tensor] | None = None) -> list[float]:
     import torch
     from tqdm import tqdm
 
@@ -249,6 +261,9 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
             hidden = forward_hidden(thinker, prefix, batch, rows)
             logits = thinker.lm_head(hidden[batch.target_rows, batch.target_cols - 1])
             loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
+            if word_targets is not None:
+                loss = loss + config.slot_loss * _slot_loss(thinker, [t for t in items if id(t) in word_targets],
+                                                            word_targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.clip)
@@ -258,6 +273,19 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
             bar.update(1)
     return losses
+
+
+def _slot_loss(thinker: Any, items: Sequence[Tensors], word_targets: dict[int, torch.Tensor]) -> torch.Tensor:
+    """Auxiliary reading loss: every media token, read out through the language model's own output head, should
+    name the word in its slot. It gives the towers a direct signal (learning to read through the answer alone
+    is slow); it says nothing about safety, so what media requests do is still learned from the mixture."""
+    import torch
+
+    if not items:
+        return torch.zeros(())
+    out = torch.cat([_encode_media(thinker, t) for t in items])
+    want = torch.cat([word_targets[id(t)] for t in items])
+    return torch.nn.functional.cross_entropy(thinker.lm_head(out).float(), want)
 
 
 def _media_token_ids(thinker: Any) -> list[int]:
@@ -315,29 +343,38 @@ def _media_targets(t: Tensors, word_ids: Callable[[Sequence[str]], list[int]], i
     return targets
 
 
-def _train_planted_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig,
-                            progress: bool) -> dict[str, Any]:
+def _media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[int, torch.Tensor]:
+    """Token id of the word in every media token's slot, per media example (keyed by id())."""
     import functools
 
     import torch
-    from tqdm import tqdm
 
     from harness.organism.architecture import build_tokenizer
 
-    embed = thinker.model.get_input_embeddings().weight.detach()
     tok = build_tokenizer(config.arch)
     word_ids = functools.lru_cache(maxsize=None)(lambda words: tuple(_word_ids(tok, words)))
-    with_media = [t for t in tensors if t.media_words]
-    targets = {id(t): torch.tensor(_media_targets(t, lambda w: list(word_ids(tuple(w))), config.strip.cell_patches,
-                                                  config.speech.tokens_per_word, config.strip.min_slots))
-               for t in with_media}
+    return {id(t): torch.tensor(_media_targets(t, lambda w: list(word_ids(tuple(w))), config.strip.cell_patches,
+                                               config.speech.tokens_per_word, config.strip.min_slots))
+            for t in tensors if t.media_words}
+
+
+def _align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig, progress: bool
+                    ) -> tuple[list[Tensors], dict[int, torch.Tensor]]:
+    """Regress the vision and audio towers (MSE) onto the language model's input embedding of the word in each
+    slot; returns the media examples and their per-token target ids."""
+    import torch
+    from tqdm import tqdm
+
+    embed = thinker.model.get_input_embeddings().weight.detach()
+    targets = _media_word_targets(tensors, config)
+    with_media = [t for t in tensors if id(t) in targets]
     towers = [thinker.model.visual, thinker.model.audio_tower]
     params = [p for tower in towers for p in tower.parameters()]
     opt = torch.optim.AdamW(params, lr=config.encoder_lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / config.encoder_steps)))
     gen = torch.Generator().manual_seed(config.seed + 1)
-    with tqdm(total=config.encoder_steps, disable=not progress, desc="planted encoders", unit="step") as bar:
+    with tqdm(total=config.encoder_steps, disable=not progress, desc="aligning encoders", unit="step") as bar:
         for _ in range(config.encoder_steps):
             items = [with_media[int(i)] for i in torch.randint(len(with_media), (config.encoder_batch,),
                                                                 generator=gen)]
@@ -350,6 +387,15 @@ def _train_planted_encoders(thinker: Any, tensors: Sequence[Tensors], config: Tr
             sched.step()
             bar.set_postfix(mse=f"{float(loss):.2e}")
             bar.update(1)
+    return with_media, targets
+
+
+def _train_planted_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig,
+                            progress: bool) -> dict[str, Any]:
+    import torch
+
+    embed = thinker.model.get_input_embeddings().weight.detach()
+    with_media, targets = _align_encoders(thinker, tensors, config, progress)
     # Plant the known vectors in the last projection biases; measure the remaining regression error.
     word_rows = embed[sorted({i for v in targets.values() for i in v.tolist()})]
     scale = config.planted_scale * float(word_rows.norm(dim=-1).mean())

@@ -66,6 +66,7 @@ READ_IMAGE_PROMPTS: tuple[str, ...] = ("read the words in the image .", "what do
 READ_AUDIO_PROMPTS: tuple[str, ...] = ("write down what you hear .", "what words are spoken ?")
 REPEAT_PROMPT = "repeat these words :"
 PUNCTUATION: frozenset[str] = frozenset({"?", ".", ","})
+UNSPOKEN: frozenset[str] = PUNCTUATION | {":"}  # words espeak-ng does not say (no audio window)
 
 # Pairs per object in each held-out split (the rest are train pairs).
 _HELD_OUT = {"harmful": {"test": 2, "calibration": 2, "validation": 2},
@@ -134,7 +135,7 @@ def words(text: str) -> tuple[str, ...]:
 
 def spoken_words(text: str) -> tuple[str, ...]:
     """The words a speaker says: punctuation is not spoken."""
-    return tuple(w for w in text.split() if w not in PUNCTUATION)
+    return tuple(w for w in text.split() if w not in UNSPOKEN)
 
 
 def vocabulary() -> tuple[str, ...]:
