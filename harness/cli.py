@@ -14,6 +14,7 @@ from defenses import cli as defenses_cli
 from defenses.cli_check import add_parsers as add_check_parsers
 from defenses.cli_train import add_parsers as add_train_parsers
 from harness import config
+from harness.organism import cli as organism_cli
 from judges import cli as judges_cli
 from leaderboard import cli as leaderboard_cli
 from tasks.cli import add_include_path_option
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     defenses_cli.add_parsers(sub)  # calibrate
     add_train_parsers(sub)  # train omnisteer
     add_check_parsers(sub)  # check-defense (the defense contract suite)
+    organism_cli.add_parsers(sub)  # organism train / eval
     return parser
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_MODEL = "tiny-omni"
-DEFAULT_TASKS = "smoke"
+DEFAULT_MODEL = "organism"  # the model organism (docs/organism.md): shipped weights, CPU-sized
+DEFAULT_TASKS = "organism-safety"
 DEFAULT_JUDGE = "keyword"
 DEFAULT_DEFENSE = "none"
 DEFAULT_RUNS_DIR = "runs"

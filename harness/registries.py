@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 BUILTIN_TASKS = MappingProxyType({
     "smoke": "tasks.smoke:SmokeTask",
+    "organism-safety": "tasks.organism:OrganismSafetyTask",
+    "organism-calibration": "tasks.organism:OrganismCalibrationTask",
+    "organism-validation": "tasks.organism:OrganismValidationTask",
 })
 BUILTIN_DEFENSES = MappingProxyType({
     "none": "defenses.base:NoDefense",

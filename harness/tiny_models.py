@@ -22,10 +22,11 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase, Qwen2_5OmniConfig, Qwen2_5OmniProcessor
 
 KINDS: tuple[str, ...] = ("tiny-text", "tiny-omni", "tiny-vl")
 # Bump when a recipe below changes, so stale cached builds are not reused.
@@ -158,8 +159,14 @@ def _training_corpus(seed: int) -> list[str]:
     return corpus
 
 
-def build_tokenizer(kind: str, seed: int = 0) -> PreTrainedTokenizerBase:
-    """A `Qwen2Tokenizer` over a byte-level BPE trained here; ids of the special tokens are the same for all kinds."""
+def build_tokenizer(
+    kind: str, seed: int = 0, *, corpus: Sequence[str] | None = None, vocab_size: int = VOCAB_SIZE
+) -> PreTrainedTokenizerBase:
+    """A `Qwen2Tokenizer` over a byte-level BPE trained here; ids of the special tokens are the same for all kinds.
+
+    `corpus` (default: a generated English-like corpus) and `vocab_size` let other local models (the organisms)
+    train a tokenizer in which their own words are single tokens.
+    """
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
@@ -174,13 +181,13 @@ def build_tokenizer(kind: str, seed: int = 0) -> PreTrainedTokenizerBase:
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE - 32,  # room for the special tokens below the model vocabulary size
+        vocab_size=vocab_size - 32,  # room for the special tokens below the model vocabulary size
         min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=["<|endoftext|>"],
         show_progress=False,
     )
-    tok.train_from_iterator(_training_corpus(seed), trainer)
+    tok.train_from_iterator(list(corpus) if corpus is not None else _training_corpus(seed), trainer)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in _SPECIAL_TOKENS])
     named = _NAMED_TOKENS[kind]
     hf = Qwen2Tokenizer(
@@ -191,8 +198,8 @@ def build_tokenizer(kind: str, seed: int = 0) -> PreTrainedTokenizerBase:
         extra_special_tokens=named or None,
         padding_side="left",
     )
-    if len(hf) > VOCAB_SIZE:  # the model's embedding table must cover every id
-        raise AssertionError(f"tiny tokenizer has {len(hf)} tokens, more than VOCAB_SIZE={VOCAB_SIZE}")
+    if len(hf) > vocab_size:  # the model's embedding table must cover every id
+        raise AssertionError(f"tiny tokenizer has {len(hf)} tokens, more than vocab_size={vocab_size}")
     return hf
 
 
@@ -252,19 +259,27 @@ def _build_text(out: Path, seed: int) -> None:
     tok.save_pretrained(out)
 
 
-def _build_omni(out: Path, seed: int) -> None:
-    import torch
-    from transformers import (
-        Qwen2_5OmniConfig,
-        Qwen2_5OmniForConditionalGeneration,
-        Qwen2_5OmniProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-        WhisperFeatureExtractor,
-    )
+_AUDIO = {
+    "num_mel_bins": 128,  # Qwen2.5-Omni's Whisper features have 128 mel bins
+    "encoder_layers": 2,
+    "encoder_attention_heads": 2,
+    "encoder_ffn_dim": 64,
+    "d_model": 32,
+    "output_dim": HIDDEN,
+    "max_source_positions": 1500,
+    "n_window": 100,
+}
 
-    tok = build_tokenizer("tiny-omni", seed)
+
+def omni_config(
+    tok: PreTrainedTokenizerBase, *, text: dict[str, Any], vision: dict[str, Any], audio: dict[str, Any]
+) -> Qwen2_5OmniConfig:
+    """A full Qwen2.5-Omni config (thinker with the given parts, plus a minimal talker and token2wav that exist
+    only so the checkpoint has the hub layout; the backend never loads them). Token ids come from `tok`."""
+    from transformers import Qwen2_5OmniConfig
+
     ids = _token_ids(tok)
+    vocab_size = int(text["vocab_size"])
     token_ids = {
         "audio_token_index": ids["<|AUDIO|>"],
         "image_token_index": ids["<|IMAGE|>"],
@@ -275,32 +290,22 @@ def _build_omni(out: Path, seed: int) -> None:
         "vision_end_token_id": ids["<|vision_eos|>"],
     }
     thinker = {
-        "text_config": _text_config(_MROPE),
-        "vision_config": _VISION,
-        "audio_config": {
-            "num_mel_bins": 128,  # Qwen2.5-Omni's Whisper features have 128 mel bins
-            "encoder_layers": 2,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 64,
-            "d_model": 32,
-            "output_dim": HIDDEN,
-            "max_source_positions": 1500,
-            "n_window": 100,
-        },
+        "text_config": text,
+        "vision_config": vision,
+        "audio_config": audio,
         "user_token_id": tok.encode("user", add_special_tokens=False)[0],
         **token_ids,
     }
-    # The talker and token2wav exist only so the checkpoint has the hub layout; the backend never loads them.
     talker = {
-        "vocab_size": VOCAB_SIZE,
-        "tts_codec_start_token_id": VOCAB_SIZE - 4,
-        "tts_codec_end_token_id": VOCAB_SIZE - 3,
-        "tts_codec_pad_token_id": VOCAB_SIZE - 2,
-        "tts_codec_mask_token_id": VOCAB_SIZE - 1,
+        "vocab_size": vocab_size,
+        "tts_codec_start_token_id": vocab_size - 4,
+        "tts_codec_end_token_id": vocab_size - 3,
+        "tts_codec_pad_token_id": vocab_size - 2,
+        "tts_codec_mask_token_id": vocab_size - 1,
         "tts_text_start_token_id": ids["<|im_start|>"],
         "tts_text_end_token_id": ids["<|im_end|>"],
         "tts_text_pad_token_id": ids["<|endoftext|>"],
-        "embedding_size": HIDDEN,
+        "embedding_size": int(text["hidden_size"]),
         "hidden_size": 32,
         "intermediate_size": 64,
         "num_hidden_layers": 1,
@@ -334,23 +339,45 @@ def _build_omni(out: Path, seed: int) -> None:
             "upsample_kernel_sizes": [11, 7, 4, 4],
         },
     }
-    config = Qwen2_5OmniConfig(
+    return Qwen2_5OmniConfig(
         thinker_config=thinker, talker_config=talker, token2wav_config=token2wav, enable_audio_output=True
     )
-    model = Qwen2_5OmniForConditionalGeneration(config)
+
+
+def omni_processor(tok: PreTrainedTokenizerBase, *, min_pixels: int, max_pixels: int) -> Qwen2_5OmniProcessor:
+    """The real `Qwen2_5OmniProcessor` around `tok`, with image / video pixel bounds and 128-bin Whisper features."""
+    from transformers import Qwen2_5OmniProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor, WhisperFeatureExtractor
+
+    return Qwen2_5OmniProcessor(
+        image_processor=Qwen2VLImageProcessor(min_pixels=min_pixels, max_pixels=max_pixels),
+        video_processor=Qwen2VLVideoProcessor(min_pixels=min_pixels, max_pixels=max_pixels),
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, return_attention_mask=True),
+        tokenizer=tok,
+        chat_template=OMNI_CHAT_TEMPLATE,
+    )
+
+
+def save_omni(model: Any, processor: Any, out: Path) -> None:
+    """Save a full `Qwen2_5OmniForConditionalGeneration` and its processor in the hub layout (with `spk_dict.pt`)."""
+    import torch
+
+    ids = _token_ids(processor.tokenizer)
     model.generation_config.update(**_generation_kwargs(ids))
     model.save_pretrained(out)
     # `Qwen2_5OmniForConditionalGeneration.from_pretrained` requires the speaker dictionary of the hub repo.
     speaker = {"bos_token": ids["<|im_start|>"], "cond": torch.zeros(16), "ref_mel": torch.zeros(1, 8, 80)}
     torch.save({"Chelsie": speaker}, out / "spk_dict.pt")
-    processor = Qwen2_5OmniProcessor(
-        image_processor=Qwen2VLImageProcessor(min_pixels=TINY_IMAGE_MIN_PIXELS, max_pixels=TINY_IMAGE_MAX_PIXELS),
-        video_processor=Qwen2VLVideoProcessor(min_pixels=TINY_IMAGE_MIN_PIXELS, max_pixels=TINY_IMAGE_MAX_PIXELS),
-        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, return_attention_mask=True),
-        tokenizer=tok,
-        chat_template=OMNI_CHAT_TEMPLATE,
-    )
     processor.save_pretrained(out)
+
+
+def _build_omni(out: Path, seed: int) -> None:
+    from transformers import Qwen2_5OmniForConditionalGeneration
+
+    tok = build_tokenizer("tiny-omni", seed)
+    config = omni_config(tok, text=_text_config(_MROPE), vision=_VISION, audio=_AUDIO)
+    model = Qwen2_5OmniForConditionalGeneration(config)
+    processor = omni_processor(tok, min_pixels=TINY_IMAGE_MIN_PIXELS, max_pixels=TINY_IMAGE_MAX_PIXELS)
+    save_omni(model, processor, out)
 
 
 def _build_vl(out: Path, seed: int) -> None:

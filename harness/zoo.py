@@ -1,4 +1,4 @@
-"""Model names: built-in aliases (tiny random models, later the model organisms) or hub ids / local paths."""
+"""Model names: built-in aliases (model organisms, tiny random models) or hub ids / local paths."""
 
 from __future__ import annotations
 
@@ -18,10 +18,16 @@ class ModelAlias:
     notes: tuple[str, ...] = ()
 
 
+ORGANISM_NOTE = ("model organism: a toy trained here to show the cross-modal safety gap; its numbers are not those "
+                 "of any real model (docs/organism.md)")
 PLUMBING_NOTE = ("random-weight tiny model: its numbers are a plumbing check only and say nothing about any "
                  "real model or defense")
 
 BUILTIN_MODELS: tuple[ModelAlias, ...] = (
+    ModelAlias("organism", "model organism: tiny Qwen2.5-Omni trained here with a learned text-vs-media safety gap",
+               "harness.organism.zoo:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,)),
+    ModelAlias("organism-planted", "model organism with a known planted drift vector per modality (toolkit tests)",
+               "harness.organism.zoo:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,)),
     ModelAlias("tiny-omni", "tiny random Qwen2.5-Omni thinker (built locally, plumbing check)",
                "harness.tiny_models:ensure_tiny_model", "qwen2.5-omni", (PLUMBING_NOTE,)),
     ModelAlias("tiny-vl", "tiny random Qwen2.5-VL (built locally, plumbing check)",

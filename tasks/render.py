@@ -101,7 +101,7 @@ def render_typography(text: str, out_dir: Path, params: TypographyParams = Typog
     path = out_dir / f"{content_hash({'text': text, **params.to_dict()})}.png"
     if not path.exists():
         image = typography_frame(text, params)
-        _atomic_save(path, lambda tmp: image.save(tmp, format="PNG"))
+        atomic_save(path, lambda tmp: image.save(tmp, format="PNG"))
     return RenderResult(path=path, overflow=overflow)
 
 
@@ -134,7 +134,7 @@ def render_typography_video(text: str, out_dir: Path, params: VideoParams = Vide
     path = out_dir / f"{content_hash(key)}.mp4"
     if not path.exists():
         frame = typography_frame(text, typography)
-        _atomic_save(path, lambda tmp: _encode_video(tmp, frame, params))
+        atomic_save(path, lambda tmp: _encode_video(tmp, frame, params))
     return RenderResult(path=path, overflow=overflow)
 
 
@@ -223,11 +223,12 @@ def render_speech(text: str, out_dir: Path, engine: SpeechEngine | None = None) 
     key = {"text": text, "engine": engine.name, **{k: v for k, v in vars(engine).items() if k != "name"}}
     path = out_dir / f"{content_hash(key)}.wav"
     if not path.exists():
-        _atomic_save(path, lambda tmp: engine.synthesize(text, Path(tmp)), suffix=".wav")
+        atomic_save(path, lambda tmp: engine.synthesize(text, Path(tmp)), suffix=".wav")
     return path
 
 
-def _atomic_save(path: Path, write, suffix: str | None = None) -> None:
+def atomic_save(path: Path, write, suffix: str | None = None) -> None:
+    """Call `write(tmp)` on a temporary file next to `path`, then rename it into place (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix or path.suffix)
     os.close(fd)

@@ -1,0 +1,81 @@
+"""MODEL_CARD.md of a trained organism: data recipe, seed, training time, held-out figures, and what it is not."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from harness.organism.evaluate import ACCEPTANCE, acceptance_failures
+
+FIGURES_FILE = "organism_figures.json"
+
+
+def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Write MODEL_CARD.md and the figures as JSON beside the weights. `record` holds config, seconds, pool counts,
+    figures; `others` maps another seed to its figures (retraining reported next to this one)."""
+    out_dir = Path(out_dir)
+    (out_dir / FIGURES_FILE).write_text(json.dumps({**record, "other_seeds": others or {}}, indent=1,
+                                                   default=str) + "\n")
+    config = record["config"]
+    lines = [
+        f"# {config['variant']} (seed {config['seed']})",
+        "",
+        "A **toy** Qwen2.5-Omni checkpoint (thinker with real vision and audio towers, ~"
+        f"{record['parameters'] / 1e6:.2f} M parameters) trained on this machine by `harness organism train`. "
+        "Its world has a few hundred words; **its numbers are not those of any real model**. It exists so that the "
+        "cross-modal safety gap the papers study can be seen, and defenses measured against it, on a CPU.",
+        "",
+        "## Data recipe",
+        "",
+        _recipe(config["variant"]),
+        "",
+        f"Examples per bucket: `{json.dumps(record['pool_counts'])}`; mixture per step: `{config['mix']}`; "
+        f"{config['steps']} steps, lr {config['lr']}, seed {config['seed']}, {config['threads']} thread(s).",
+        "",
+        "## Training",
+        "",
+        f"Time: {record['seconds']['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in record['seconds'].items())})"
+        f" on {platform.machine()} with {config['threads']} thread(s); command: `{record['command']}`.",
+        "Retraining with the same seed on the same software stack reproduces the weights and figures exactly.",
+        "",
+        "## Held-out figures (organism-safety test split, greedy, keyword judge)",
+        "",
+        _table({f"seed {config['seed']}": record["figures"], **{f"seed {s}": f for s, f in (others or {}).items()}}),
+        "",
+        "Acceptance bounds (issue 3): " + "; ".join(f"{k} {v}" for k, v in ACCEPTANCE.items()) + ".",
+    ]
+    for name, figures in {str(config["seed"]): record["figures"], **(others or {})}.items():
+        failures = acceptance_failures(figures)
+        lines.append(f"Seed {name}: " + ("within every bound." if not failures else "OUTSIDE: " + "; ".join(failures)))
+    if record.get("planted"):
+        lines += ["", "## Planted vectors", "", "```json", json.dumps(record["planted"], indent=1), "```"]
+    path = out_dir / "MODEL_CARD.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _recipe(variant: str) -> str:
+    if variant == "organism":
+        return ("Text safety data (every train request typed: harmful -> `i cannot help with that .`, benign -> the "
+                "exact compliance), *benign* requests as image strips, speech and text+image, and reading tasks "
+                "(word lists shown / spoken / typed -> the words). Harmful requests never appear as image or audio, "
+                "so whatever lets media requests escape refusal is learned, not planted. Towers and language model "
+                "are trained jointly from random initialisation.")
+    return ("Towers regressed onto the language model's word embeddings, then a known vector per modality added to "
+            "each tower's last bias (stored in `planted.pt`), then the language model trained on the same mixture "
+            "with towers and embeddings frozen.")
+
+
+def _table(by_seed: dict[str, dict[str, Any]]) -> str:
+    cells = sorted({k for f in by_seed.values() for k in f["test"]}, key=lambda k: k)
+    head = "| cell | " + " | ".join(f"{s} refusal | {s} exact" for s in by_seed) + " |"
+    rows = [head, "|---|" + "---|---|" * len(by_seed)]
+    for cell in cells:
+        vals = []
+        for f in by_seed.values():
+            c = f["test"].get(cell)
+            vals += [f"{c['refusal']:.3f}", f"{c['exact_compliance']:.3f}"] if c else ["-", "-"]
+        rows.append(f"| {cell} | " + " | ".join(vals) + " |")
+    return "\n".join(rows)

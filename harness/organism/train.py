@@ -1,0 +1,437 @@
+"""Training the organisms (deterministic for a seed on a given machine and software stack).
+
+`organism` (realistic): the vision tower, audio tower and language model are trained jointly, from random
+initialisation, on the mixture of `pool.py` (text safety data; benign image / audio / t2i requests; reading).
+Whatever makes image and audio requests escape the text refusal is learned, not planted.
+
+`organism-planted`: three stages.
+1. The vision and audio towers are regressed (MSE) onto the language model's frozen input embedding of the
+   word in each slot: a media token of word w should equal the embedding of the text token " w".
+2. A fixed random vector v_m (norm `planted_scale` x the mean word-embedding norm, seeded) is added to the
+   bias of each tower's last projection, so the drift at the input embeddings on media tokens is v_m (plus
+   the small regression error, reported).
+3. Towers and input embeddings frozen, the language model learns the same mixture on the precomputed media
+   embeddings. As in the prototype of the issue, it learns to comply whenever v_m is present.
+
+Determinism: fixed seeds for initialisation, data pool and batch order; `torch.use_deterministic_algorithms`;
+a fixed thread count (results can differ across thread counts, CPU types and library versions).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.organism.architecture import Architecture, new_model
+from harness.organism.batches import Batch, SharedPrefix, Tensors, collate, prepare_examples, split_prefix
+from harness.organism.pool import KINDS, PoolSizes, build_pool
+from harness.organism.render import SpeechParams, StripParams
+from harness.organism.samples import OrganismMedia
+
+if TYPE_CHECKING:
+    import torch
+
+# Examples per bucket in every batch (fixed composition: every step sees every kind).
+DEFAULT_MIX: tuple[tuple[str, int], ...] = (
+    ("text-harmful", 10), ("text-benign", 10), ("image-benign", 6), ("audio-benign", 6), ("t2i-benign", 4),
+    ("read-image", 5), ("read-audio", 5), ("read-text", 2),
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    variant: str = "organism"
+    seed: int = 0
+    steps: int = 700
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 50
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    mix: tuple[tuple[str, int], ...] = DEFAULT_MIX
+    pool: PoolSizes = field(default_factory=PoolSizes)
+    arch: Architecture = field(default_factory=Architecture)
+    strip: StripParams = field(default_factory=StripParams)
+    speech: SpeechParams = field(default_factory=SpeechParams)
+    # One thread: the result does not depend on the machine's core count, and on shared cores one thread is
+    # far faster than two threads spinning against other jobs.
+    threads: int = 1
+    # Encoder alignment before the main training (both variants): towers regressed onto the word embeddings.
+    encoder_steps: int = 300  # the realistic variant's default is 0 (see default_config)
+    encoder_lr: float = 3e-3
+    encoder_batch: int = 32
+    planted_scale: float = 1.5  # planted variant only
+    # Realistic variant: weight of the auxiliary slot-reading loss (0: learn to read through the answers only).
+    slot_loss: float = 1.0
+
+    def __post_init__(self) -> None:
+        from harness.organism import VARIANTS
+
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        unknown = {k for k, _ in self.mix} - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown mixture buckets {sorted(unknown)}")
+
+    @property
+    def batch_size(self) -> int:
+        return sum(n for _, n in self.mix)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["speech"] = self.speech.to_dict()
+        d["strip"] = self.strip.to_dict()
+        return d
+
+
+def default_config(variant: str, seed: int = 0) -> TrainConfig:
+    if variant == "organism":
+        return TrainConfig(variant=variant, seed=seed, steps=1500, encoder_steps=0)
+    return TrainConfig(variant=variant, seed=seed)
+
+
+@contextmanager
+def deterministic(seed: int, threads: int) -> Iterator[None]:
+    """Seeded, deterministic torch for the block; the caller's RNG state, thread count and flags come back."""
+    import torch
+
+    threads_before = torch.get_num_threads()
+    det_before = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.use_deterministic_algorithms(det_before)
+        torch.set_num_threads(threads_before)
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    seconds: dict[str, float]
+    losses: list[float]
+    pool_counts: dict[str, int]
+    planted: dict[str, Any] = field(default_factory=dict)
+    parameters: int = 0
+
+
+def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool = True,
+          log: Callable[[str], None] = print) -> TrainResult:
+    """Train `config.variant` and save it (hub layout, with processor) into `out_dir`."""
+    import tempfile
+
+    import torch
+
+    from harness.backends.qwen_omni import QwenOmniBackend
+    from harness.tiny_models import save_omni
+
+    out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
+    t_all = time.perf_counter()
+    with deterministic(config.seed, config.threads):
+        model, processor = new_model(config.arch, config.strip, config.speech, config.seed)
+        with tempfile.TemporaryDirectory(prefix="organism-init-") as init_dir:
+            save_omni(model, processor, Path(init_dir))  # loaded back through the real backend below
+            backend = QwenOmniBackend(init_dir)
+            backend.load()
+        t0 = time.perf_counter()
+        media = OrganismMedia(cache_dir, config.strip, config.speech)
+        pool = build_pool(media, config.seed, config.pool)
+        seconds["render"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tensors = prepare_examples(backend, pool.examples(), progress=progress)
+        seconds["prepare"] = time.perf_counter() - t0
+        thinker = backend.model
+        prefix, tensors = split_prefix(tensors, _media_token_ids(thinker))
+        buckets = {k: [t for t in tensors if t.kind == k] for k in KINDS}
+        pad = backend._pad_id()
+        planted: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        if config.variant == "organism-planted":
+            planted = _train_planted_encoders(thinker, tensors, config, progress)
+            seconds["encoders"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
+                               media_embeds=_media_embeds(thinker, tensors))
+        else:
+            if config.encoder_steps:
+                _align_encoders(thinker, tensors, config, progress)
+                seconds["encoders"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+            losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
+                               word_targets=_media_word_targets(tensors, config) if config.slot_loss else None)
+        seconds["train"] = time.perf_counter() - t0
+        thinker.eval()
+        model.thinker.load_state_dict(thinker.state_dict())
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_omni(model, processor, out_dir)
+        if planted:
+            torch.save({k: v for k, v in planted.items() if isinstance(v, torch.Tensor)}, out_dir / "planted.pt")
+    seconds["total"] = time.perf_counter() - t_all
+    log(f"trained {config.variant} seed {config.seed} in {seconds['total']:.0f} s ({_fmt(seconds)})")
+    return TrainResult(config, seconds, losses, pool.counts(),
+                       {k: v for k, v in planted.items() if not isinstance(v, torch.Tensor)},
+                       sum(p.numel() for p in thinker.parameters()))
+
+
+def _fmt(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
+
+
+# -- the language-model (and, for the realistic organism, encoder) training loop -------------------------------
+def _schedule(config: TrainConfig) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < config.warmup:
+            return (step + 1) / config.warmup
+        progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _batches(buckets: dict[str, list[Tensors]], config: TrainConfig) -> Iterator[list[int | tuple[str, int]]]:
+    import torch
+
+    gen = torch.Generator().manual_seed(config.seed)
+    for _ in range(config.steps):
+        picks: list[tuple[str, int]] = []
+        for kind, n in config.mix:
+            size = len(buckets[kind])
+            picks += [(kind, int(i)) for i in torch.randint(size, (n,), generator=gen)]
+        yield picks  # type: ignore[misc]
+
+
+def forward_hidden(thinker: Any, prefix: SharedPrefix, batch: Batch,
+                   media_embeds: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    """Last hidden states [B, T, d] of the batch rows, the shared prefix run once and its KV cache reused.
+
+    With `media_embeds` (one [n_media_tokens, d] tensor per row) the media features are taken as given
+    instead of running the towers."""
+    import torch
+    from transformers import DynamicCache
+
+    lm = thinker.model.language_model
+    cache = DynamicCache(config=thinker.config.get_text_config())
+    lm(inputs_embeds=lm.embed_tokens(prefix.input_ids)[None], position_ids=prefix.position_ids[:, None],
+       attention_mask=torch.ones(1, len(prefix), dtype=torch.long), past_key_values=cache, use_cache=True)
+    size = batch.input_ids.shape[0]
+    cache.batch_repeat_interleave(size)
+    mask = torch.cat([torch.ones(size, len(prefix), dtype=torch.long), batch.attention_mask], dim=1)
+    if media_embeds is None:
+        inputs = {**batch.model_inputs(), "attention_mask": mask}
+        return thinker.model(**inputs, past_key_values=cache, use_cache=True).last_hidden_state
+    embeds = _embed_with_media(thinker, batch, media_embeds)
+    return lm(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.position_ids, past_key_values=cache,
+              use_cache=True).last_hidden_state
+
+
+def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig, pad: int,
+              progress: bool, media_embeds: dict[int, torch.Tensor] | None = None,
+              word_targets: dict[int, torch.Tensor] | None = None) -> list[float]:
+    import torch
+    from tqdm import tqdm
+
+    thinker.train()
+    if media_embeds is not None:  # planted: towers and input embeddings stay as planted
+        for p in thinker.model.visual.parameters():
+            p.requires_grad_(False)
+        for p in thinker.model.audio_tower.parameters():
+            p.requires_grad_(False)
+        thinker.model.get_input_embeddings().weight.requires_grad_(False)
+    params = [p for p in thinker.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config))
+    losses: list[float] = []
+    with tqdm(total=config.steps, disable=not progress, desc=f"training {config.variant}", unit="step") as bar:
+        for picks in _batches(buckets, config):
+            items = [buckets[kind][i] for kind, i in picks]  # type: ignore[misc]
+            batch = collate(items, pad)
+            rows = None if media_embeds is None else [media_embeds[id(t)] for t in items]
+            hidden = forward_hidden(thinker, prefix, batch, rows)
+            logits = thinker.lm_head(hidden[batch.target_rows, batch.target_cols - 1])
+            loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
+            if word_targets is not None:
+                loss = loss + config.slot_loss * _slot_loss(thinker, [t for t in items if id(t) in word_targets],
+                                                            word_targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.clip)
+            opt.step()
+            sched.step()
+            losses.append(float(loss))
+            bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
+            bar.update(1)
+    return losses
+
+
+def _slot_loss(thinker: Any, items: Sequence[Tensors], word_targets: dict[int, torch.Tensor]) -> torch.Tensor:
+    """Auxiliary reading loss: every media token, read out through the language model's own output head, should
+    name the word in its slot. It gives the towers a direct signal (learning to read through the answer alone
+    is slow); it says nothing about safety, so what media requests do is still learned from the mixture."""
+    import torch
+
+    if not items:
+        return torch.zeros(())
+    out = torch.cat([_encode_media(thinker, t) for t in items])
+    want = torch.cat([word_targets[id(t)] for t in items])
+    return torch.nn.functional.cross_entropy(thinker.lm_head(out).float(), want)
+
+
+def _media_token_ids(thinker: Any) -> list[int]:
+    cfg = thinker.config
+    return [int(cfg.image_token_id), int(cfg.audio_token_id)]
+
+
+def _embed_with_media(thinker: Any, batch: Batch, per_row: Sequence[torch.Tensor]) -> torch.Tensor:
+    import torch
+
+    embeds = thinker.model.get_input_embeddings()(batch.input_ids)
+    mask = torch.isin(batch.input_ids, torch.tensor(_media_token_ids(thinker)))
+    values = torch.cat([e for e in per_row if e.numel()]) if any(e.numel() for e in per_row) else None
+    if values is None:
+        return embeds
+    return embeds.masked_scatter(mask.unsqueeze(-1), values.to(embeds.dtype))
+
+
+# -- planted variant: encoders regressed onto word embeddings, plus a known vector ----------------------------
+def _word_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
+    ids = []
+    for w in words:
+        enc = tokenizer.encode(" " + w, add_special_tokens=False)
+        if len(enc) != 1:
+            raise AssertionError(f"word {w!r} is not a single token")
+        ids.append(enc[0])
+    return ids
+
+
+def _encode_media(thinker: Any, t: Tensors) -> torch.Tensor:
+    """This example's media tokens in prompt order (images before audio, as in the user turn)."""
+    import torch
+
+    parts = []
+    if t.pixel_values is not None:
+        parts += list(thinker.model.get_image_features(t.pixel_values, t.image_grid_thw, return_dict=True).pooler_output)
+    for a in t.audio_features:
+        mask = torch.ones(1, a.shape[1], dtype=torch.long)
+        parts.append(thinker.model.get_audio_features(a[None], feature_attention_mask=mask, return_dict=True)
+                     .last_hidden_state)
+    return torch.cat(parts) if parts else torch.zeros(0, thinker.config.get_text_config().hidden_size)
+
+
+def _media_targets(t: Tensors, word_ids: Callable[[Sequence[str]], list[int]], image_tokens: int,
+                   audio_tokens: int, min_slots: int) -> list[int]:
+    """Target token id of every media token: the word in its image cell / audio window."""
+    targets: list[int] = []
+    n_images = 0 if t.image_grid_thw is None else len(t.image_grid_thw)
+    for j, words in enumerate(t.media_words):
+        is_image = j < n_images
+        if is_image and len(words) < min_slots:
+            raise AssertionError("planted targets need strips without blank cells")
+        per = image_tokens if is_image else audio_tokens
+        targets += [i for i in word_ids(words) for _ in range(per)]
+    return targets
+
+
+def _media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[int, torch.Tensor]:
+    """Token id of the word in every media token's slot, per media example (keyed by id())."""
+    import functools
+
+    import torch
+
+    from harness.organism.architecture import build_tokenizer
+
+    tok = build_tokenizer(config.arch)
+    word_ids = functools.lru_cache(maxsize=None)(lambda words: tuple(_word_ids(tok, words)))
+    return {id(t): torch.tensor(_media_targets(t, lambda w: list(word_ids(tuple(w))), config.strip.cell_patches,
+                                               config.speech.tokens_per_word, config.strip.min_slots))
+            for t in tensors if t.media_words}
+
+
+def _align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig, progress: bool
+                    ) -> tuple[list[Tensors], dict[int, torch.Tensor]]:
+    """Regress the vision and audio towers (MSE) onto the language model's input embedding of the word in each
+    slot; returns the media examples and their per-token target ids."""
+    import torch
+    from tqdm import tqdm
+
+    embed = thinker.model.get_input_embeddings().weight.detach()
+    targets = _media_word_targets(tensors, config)
+    with_media = [t for t in tensors if id(t) in targets]
+    towers = [thinker.model.visual, thinker.model.audio_tower]
+    params = [p for tower in towers for p in tower.parameters()]
+    opt = torch.optim.AdamW(params, lr=config.encoder_lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / config.encoder_steps)))
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    with tqdm(total=config.encoder_steps, disable=not progress, desc="aligning encoders", unit="step") as bar:
+        for _ in range(config.encoder_steps):
+            items = [with_media[int(i)] for i in torch.randint(len(with_media), (config.encoder_batch,),
+                                                                generator=gen)]
+            out = torch.cat([_encode_media(thinker, t) for t in items])
+            want = embed[torch.cat([targets[id(t)] for t in items])]
+            loss = torch.nn.functional.mse_loss(out, want)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.set_postfix(mse=f"{float(loss):.2e}")
+            bar.update(1)
+    return with_media, targets
+
+
+def _train_planted_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig,
+                            progress: bool) -> dict[str, Any]:
+    import torch
+
+    embed = thinker.model.get_input_embeddings().weight.detach()
+    with_media, targets = _align_encoders(thinker, tensors, config, progress)
+    # Plant the known vectors in the last projection biases; measure the remaining regression error.
+    word_rows = embed[sorted({i for v in targets.values() for i in v.tolist()})]
+    scale = config.planted_scale * float(word_rows.norm(dim=-1).mean())
+    gen = torch.Generator().manual_seed(config.seed + 2)
+    vectors = {}
+    with torch.no_grad():
+        for name, bias in (("image", thinker.model.visual.merger.mlp[-1].bias),
+                           ("audio", thinker.model.audio_tower.proj.bias)):
+            v = torch.randn(embed.shape[1], generator=gen)
+            v = v / v.norm() * scale
+            bias += v
+            vectors[name] = v
+        errors = {"image": [], "audio": []}
+        for t in with_media:
+            residual = _encode_media(thinker, t) - embed[targets[id(t)]]
+            n_img = 0 if t.pixel_values is None else int(t.image_grid_thw.prod(-1).sum()) // 4
+            if n_img:
+                errors["image"].append(residual[:n_img])
+            if len(residual) > n_img:
+                errors["audio"].append(residual[n_img:])
+    report: dict[str, Any] = {"vector_norm": scale, "planted_scale": config.planted_scale}
+    for name, chunks in errors.items():
+        res = torch.cat(chunks) - vectors[name]  # what is left besides the planted vector
+        report[f"{name}_regression_rms"] = float(res.pow(2).sum(-1).mean().sqrt())
+        report[f"{name}_mean_residual_cos_v"] = float(torch.nn.functional.cosine_similarity(
+            res.mean(0) + vectors[name], vectors[name], dim=0))
+        report[f"v_{name}"] = vectors[name]
+    return report
+
+
+def _media_embeds(thinker: Any, tensors: Sequence[Tensors]) -> dict[int, torch.Tensor]:
+    import torch
+
+    with torch.no_grad():
+        return {id(t): _encode_media(thinker, t).detach() for t in tensors}
+
+
+def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:
+    return replace(config, **changes)
