@@ -38,14 +38,20 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         "",
         f"Time: {record['seconds']['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in record['seconds'].items())})"
         f" on {platform.machine()} with {config['threads']} thread(s); command: `{record['command']}`.",
-        "Retraining with the same seed on the same software stack reproduces the weights and figures exactly.",
+        "Training is deterministic for a seed on one software stack and thread count (tests/harness/organism checks "
+        "identical weights on a short run).",
         "",
         "## Held-out figures (organism-safety test split, greedy, keyword judge)",
         "",
         _table({f"seed {config['seed']}": record["figures"], **{f"seed {s}": f for s, f in (others or {}).items()}}),
         "",
+        "`exact`: the answer equals the exact benign answer (for harmful cells: the answer an obedient model would "
+        "give, which shows the request was read). Refusal is the keyword judge's.",
+        "",
         "Acceptance bounds (issue 3): " + "; ".join(f"{k} {v}" for k, v in ACCEPTANCE.items()) + ".",
     ]
+    if not others:
+        lines.append("No second seed was trained for this card (`--compare-seed N` adds one).")
     for name, figures in {str(config["seed"]): record["figures"], **(others or {})}.items():
         failures = acceptance_failures(figures)
         lines.append(f"Seed {name}: " + ("within every bound." if not failures else "OUTSIDE: " + "; ".join(failures)))
@@ -62,7 +68,9 @@ def _recipe(variant: str) -> str:
                 "exact compliance), *benign* requests as image strips, speech and text+image, and reading tasks "
                 "(word lists shown / spoken / typed -> the words). Harmful requests never appear as image or audio, "
                 "so whatever lets media requests escape refusal is learned, not planted. Towers and language model "
-                "are trained jointly from random initialisation.")
+                "are trained jointly from random initialisation, with an auxiliary slot-reading loss (every media "
+                "token, read out through the language model's output head, names the word in its slot; weight "
+                "`slot_loss`), which speeds up learning to read and carries no safety signal.")
     return ("Towers regressed onto the language model's word embeddings, then a known vector per modality added to "
             "each tower's last bias (stored in `planted.pt`), then the language model trained on the same mixture "
             "with towers and embeddings frozen.")
