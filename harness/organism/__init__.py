@@ -5,7 +5,8 @@ Two variants (see docs/organism.md):
 - ``organism``: request text arrives as real media (a typography strip, espeak-ng speech) through the real
   Qwen2.5-Omni vision and audio towers, trained jointly with the language model on text safety data and on
   *benign* image / audio data only, so the gap between text and media is learned, not planted.
-- ``organism-planted``: the same architecture with encoders regressed onto the language model's word
+- ``organism-planted`` (experimental, not shipped: its encoder regression does not fit yet, see docs/organism.md):
+  the same architecture with encoders regressed onto the language model's word
   embeddings plus a known fixed vector per modality, so the drift at the input embeddings is known and the
   drift-estimation toolkit can be checked against it.
 

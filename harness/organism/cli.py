@@ -31,7 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
     e = osub.add_parser("eval", allow_abbrev=False, help="held-out figures of an organism directory or model name")
-    e.add_argument("model", help="organism, organism-planted or a trained directory")
+    e.add_argument("model", help="organism or a trained directory")
     e.add_argument("--cache-dir", default=None)
     e.add_argument("--no-probes", action="store_true", help="only the refusal / exact-answer table")
     e.set_defaults(func=cmd_eval)

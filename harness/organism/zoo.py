@@ -1,4 +1,4 @@
-"""The `organism` / `organism-planted` model names: the weights shipped in the package, else trained on first use.
+"""The `organism` model name: the weights shipped in the package, else trained on first use.
 
 The shipped checkpoints (`harness/organism/weights/<variant>/`, seed 0, with MODEL_CARD.md) are what a fresh
 clone runs. When they are missing (e.g. removed to save space) the default recipe is trained into

@@ -10,13 +10,12 @@ import pytest
 from harness.organism.zoo import WEIGHTS_FILE, shipped
 
 
-def test_both_variants_are_shipped_small_and_carded():
-    for variant in ("organism", "organism-planted"):
-        weights = shipped(variant) / WEIGHTS_FILE
-        assert weights.exists(), f"{variant}: no shipped weights at {weights}"
-        assert weights.stat().st_size <= 10 * 2**20
-        card = (shipped(variant) / "MODEL_CARD.md").read_text()
-        assert "not those of any real model" in card and "seed 0" in card
+def test_the_organism_is_shipped_small_and_carded():
+    weights = shipped("organism") / WEIGHTS_FILE
+    assert weights.exists(), f"no shipped weights at {weights}"
+    assert weights.stat().st_size <= 10 * 2**20
+    card = (shipped("organism") / "MODEL_CARD.md").read_text()
+    assert "not those of any real model" in card and "seed 0" in card
 
 
 @pytest.fixture(scope="module")
