@@ -91,7 +91,7 @@ class TrainConfig:
 
 def default_config(variant: str, seed: int = 0) -> TrainConfig:
     if variant == "organism":
-        return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2)
+        return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3)
     return TrainConfig(variant=variant, seed=seed, encoder_steps=300, slot_loss=0.0)
 
 
