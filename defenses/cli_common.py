@@ -14,10 +14,6 @@ if TYPE_CHECKING:
     from harness.registries import Registries
 
 
-class ParamError(ValueError):
-    """A malformed `key=value` parameter or parameter file."""
-
-
 def add_model_options(p: argparse.ArgumentParser, *, repeat: bool = False, default: str | None = None) -> None:
     from harness import config
 
@@ -45,20 +41,9 @@ def add_param_options(p: argparse.ArgumentParser) -> None:
 
 def parse_params(pairs: Sequence[str] | None, file: str | Path | None = None) -> dict[str, Any]:
     """Parameters from a YAML mapping file, then `key=value` pairs (values parsed as YAML scalars / lists)."""
-    import yaml
+    from harness.cli import _params
 
-    params: dict[str, Any] = {}
-    if file:
-        loaded = yaml.safe_load(Path(file).read_text())
-        if not isinstance(loaded, dict):
-            raise ParamError(f"{file}: expected a mapping of defense parameters")
-        params.update(loaded)
-    for item in pairs or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ParamError(f"defense parameter must look like key=value, got {item!r}")
-        params[key.strip()] = yaml.safe_load(value)
-    return params
+    return _params(pairs, str(file) if file else None, "defense")
 
 
 def load_backend(registries: Registries, model: str, cache_dir: Path, *, backend: str | None = None,
