@@ -269,7 +269,7 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
             torch.nn.utils.clip_grad_norm_(params, config.clip)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
             bar.update(1)
     return losses
@@ -385,7 +385,7 @@ def _align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfi
             loss.backward()
             opt.step()
             sched.step()
-            bar.set_postfix(mse=f"{float(loss):.2e}")
+            bar.set_postfix(mse=f"{float(loss.detach()):.2e}")
             bar.update(1)
     return with_media, targets
 
