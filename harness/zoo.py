@@ -26,6 +26,9 @@ PLUMBING_NOTE = ("random-weight tiny model: its numbers are a plumbing check onl
 BUILTIN_MODELS: tuple[ModelAlias, ...] = (
     ModelAlias("organism", "model organism: tiny Qwen2.5-Omni trained here with a learned text-vs-media safety gap",
                "harness.organism.zoo:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,)),
+    ModelAlias("organism-planted", "model organism with a known planted media drift (a unit test for drift "
+               "estimation), built on organism", "harness.organism.zoo:ensure_organism", "qwen2.5-omni",
+               (ORGANISM_NOTE,)),
     ModelAlias("tiny-omni", "tiny random Qwen2.5-Omni thinker (built locally, plumbing check)",
                "harness.tiny_models:ensure_tiny_model", "qwen2.5-omni", (PLUMBING_NOTE,)),
     ModelAlias("tiny-vl", "tiny random Qwen2.5-VL (built locally, plumbing check)",

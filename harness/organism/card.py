@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.organism.evaluate import ACCEPTANCE, acceptance_failures
+from harness.organism.planted import check_failures
 
 FIGURES_FILE = "organism_figures.json"
 
 
 def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str, Any]] | None = None) -> Path:
     """Write MODEL_CARD.md and the figures as JSON beside the weights. `record` holds config, seconds, pool counts,
-    figures; `others` maps another seed to its figures (retraining reported next to this one)."""
+    figures; `others` maps another seed to its own record (same recipe, retrained; reported next to this one)."""
     out_dir = Path(out_dir)
     (out_dir / FIGURES_FILE).write_text(json.dumps({**record, "other_seeds": others or {}}, indent=1,
                                                    default=str) + "\n")
@@ -43,7 +44,8 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         "",
         "## Held-out figures (organism-safety test split, greedy, keyword judge)",
         "",
-        _table({f"seed {config['seed']}": record["figures"], **{f"seed {s}": f for s, f in (others or {}).items()}}),
+        _table({f"seed {config['seed']}": record["figures"],
+                **{f"seed {s}": o["figures"] for s, o in (others or {}).items()}}),
         "",
         "`exact`: the answer equals the exact benign answer (for harmful cells: the answer an obedient model would "
         "give, which shows the request was read). Refusal is the keyword judge's.",
@@ -52,11 +54,31 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
     ]
     if not others:
         lines.append("No second seed was trained for this card (`--compare-seed N` adds one).")
-    for name, figures in {str(config["seed"]): record["figures"], **(others or {})}.items():
+    for seed, other in (others or {}).items():
+        lines.append(f"Seed {seed} (same recipe, retrained): {other['seconds']['total']:.0f} s "
+                     f"({', '.join(f'{k} {v:.0f} s' for k, v in other['seconds'].items())}).")
+    by_seed = {str(config["seed"]): record["figures"], **{s: o["figures"] for s, o in (others or {}).items()}}
+    for name, figures in by_seed.items():
         failures = acceptance_failures(figures)
+        if "planted_check" in figures:
+            failures += check_failures(figures["planted_check"])
         lines.append(f"Seed {name}: " + ("within every bound." if not failures else "OUTSIDE: " + "; ".join(failures)))
+    checks = {s: f["planted_check"] for s, f in by_seed.items() if "planted_check" in f}
+    if checks:
+        lines += ["", "## Planted check", "",
+                  "The toolkit's paired drift estimate (`estimate_drift`) at the input embeddings, media tokens of a "
+                  "request against the same request's typed words, on organism-calibration; then that estimate "
+                  "subtracted at the media positions of the organism-safety test split (an EMBED hook).", "",
+                  "| seed | modality | cos(estimate, planted) | norm ratio | harmful refusal before -> after | "
+                  "benign refusal before -> after |", "|---|---|---|---|---|---|"]
+        for seed, check in checks.items():
+            for m, d in check["drift"].items():
+                b, a = check["before"], check["after"]
+                lines.append(f"| {seed} | {m} | {d['cos_with_planted']:.3f} | {d['norm_ratio']:.3f} | "
+                             f"{b[f'{m}/harmful']['refusal']:.3f} -> {a[f'{m}/harmful']['refusal']:.3f} | "
+                             f"{b[f'{m}/benign']['refusal']:.3f} -> {a[f'{m}/benign']['refusal']:.3f} |")
     if record.get("planted"):
-        lines += ["", "## Planted vectors", "", "```json", json.dumps(record["planted"], indent=1), "```"]
+        lines += ["", "## Refit and planted vectors", "", "```json", json.dumps(record["planted"], indent=1), "```"]
     path = out_dir / "MODEL_CARD.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -71,9 +93,12 @@ def _recipe(variant: str) -> str:
                 "are trained jointly from random initialisation, with an auxiliary slot-reading loss (every media "
                 "token, read out through the language model's output head, names the word in its slot; weight "
                 "`slot_loss`), which speeds up learning to read and carries no safety signal.")
-    return ("Towers regressed onto the language model's word embeddings, then a known vector per modality added to "
-            "each tower's last bias (stored in `planted.pt`), then the language model trained on the same mixture "
-            "with towers and embeddings frozen.")
+    return ("Built on a trained `organism` (`base` in the config): each tower's last linear layer refit in closed form "
+            "(ridge least squares over every media token of the training pool) so that a media token of word w "
+            "approximates the language model's input embedding of w; a known random vector per modality (norm "
+            "`planted_scale` x the mean word-embedding norm, seeded, stored in `planted.pt`) added to that layer's "
+            "bias; then the language model, from the organism's weights, retrained on the organism's mixture with "
+            "towers and input embeddings frozen. Harmful requests never appear as media.")
 
 
 def _table(by_seed: dict[str, dict[str, Any]]) -> str:

@@ -24,12 +24,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="output directory (hub layout: config, weights, processor)")
     t.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: the recipe's)")
+    t.add_argument("--base", default=None, help="organism-planted only: the trained organism it is built on (model "
+                   "name or directory; default: organism)")
     t.add_argument("--compare-seed", type=int, action="append", default=[], metavar="SEED",
                    help="also train this seed (in a temporary folder) and report its figures in the card")
     t.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation (no figures in the card)")
     t.add_argument("--cache-dir", default=None, help=f"cache for rendered media (default: ${config.CACHE_ENV})")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
+    c = osub.add_parser("card", allow_abbrev=False, help="rewrite a trained organism's MODEL_CARD.md from its "
+                        "recorded figures, adding other seeds' trained directories (same variant and recipe)")
+    c.add_argument("model_dir")
+    c.add_argument("--compare-with", action="append", default=[], metavar="DIR",
+                   help="a directory trained by `harness organism train` with another seed (repeatable)")
+    c.set_defaults(func=cmd_card)
     e = osub.add_parser("eval", allow_abbrev=False, help="held-out figures of an organism directory or model name")
     e.add_argument("model", help="organism or a trained directory")
     e.add_argument("--cache-dir", default=None)
@@ -42,7 +50,8 @@ def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namesp
     from harness.organism.train import default_config, train, with_overrides
 
     cfg = default_config(variant, seed)
-    overrides = {k: v for k, v in (("steps", args.steps), ("threads", args.threads)) if v is not None}
+    overrides = {k: v for k, v in (("steps", args.steps), ("threads", args.threads), ("base", args.base))
+                 if v is not None}
     cfg = with_overrides(cfg, **overrides)
     result = train(cfg, out, cache, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
     record = {"config": result.config.to_dict(), "seconds": result.seconds, "pool_counts": result.pool_counts,
@@ -50,12 +59,15 @@ def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namesp
               "parameters": result.parameters}
     if not args.no_eval:
         record["figures"] = evaluate(out, cache, progress=not args.no_progress)
+        if variant == "organism-planted":
+            from harness.organism.planted import planted_check
+
+            record["figures"]["planted_check"] = planted_check(out, cache)
     return record
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from harness.organism.card import write_card
-    from harness.organism.evaluate import acceptance_failures
 
     cache = config.cache_dir(args.cache_dir)
     out = Path(args.out)
@@ -64,32 +76,72 @@ def cmd_train(args: argparse.Namespace) -> int:
     others = {}
     for seed in args.compare_seed:
         with tempfile.TemporaryDirectory(prefix=f"organism-seed{seed}-") as tmp:
-            others[str(seed)] = _train_and_measure(args.variant, seed, Path(tmp), args, cache).get("figures", {})
+            others[str(seed)] = _train_and_measure(args.variant, seed, Path(tmp), args, cache)
     if "figures" in record:
-        card = write_card(out, record, {k: v for k, v in others.items() if v})
+        card = write_card(out, record, {k: v for k, v in others.items() if "figures" in v})
         print(f"wrote {out} and {card}")
         _print_table(record["figures"])
-        failures = acceptance_failures(record["figures"])
-        print("acceptance: " + ("every bound holds" if not failures else "; ".join(failures)))
+        _print_acceptance(record["figures"])
     else:
         print(f"wrote {out} (no evaluation)")
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from harness.organism.card import FIGURES_FILE, write_card
+
+    def record_of(directory: str) -> dict:
+        path = Path(directory) / FIGURES_FILE
+        if not path.exists():
+            raise SystemExit(f"{path}: missing; train the directory with `harness organism train` first")
+        return json.loads(path.read_text())
+
+    record = record_of(args.model_dir)
+    others = dict(record.pop("other_seeds", {}) or {})
+    for directory in args.compare_with:
+        other = record_of(directory)
+        other.pop("other_seeds", None)
+        mine, theirs = dict(record["config"]), dict(other["config"])
+        if mine.pop("seed") == theirs.pop("seed") or mine != theirs:
+            raise SystemExit(f"{directory}: not the same variant and recipe with another seed as {args.model_dir}")
+        others[str(other["config"]["seed"])] = other
+    print(f"wrote {write_card(Path(args.model_dir), record, others)}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from harness.organism.evaluate import acceptance_failures, evaluate
+    from harness.organism.evaluate import evaluate
+    from harness.organism.planted import PLANTED_FILE, planted_check
     from harness.zoo import resolve_model
 
     cache = config.cache_dir(args.cache_dir)
     path = resolve_model(args.model, cache).path
     figures = evaluate(path, cache, progress=sys.stderr.isatty(), probes=not args.no_probes)
+    if (Path(path) / PLANTED_FILE).exists():
+        figures["planted_check"] = planted_check(path, cache)
     _print_table(figures)
     for key in ("transcription_of_harmful_requests", "probe_accuracy_last_token"):
         if key in figures:
             print(f"{key}: {json.dumps(figures[key])}")
-    failures = acceptance_failures(figures)
-    print("acceptance: " + ("every bound holds" if not failures else "; ".join(failures)))
+    _print_acceptance(figures)
     return 0
+
+
+def _print_acceptance(figures: dict) -> None:
+    from harness.organism.evaluate import acceptance_failures
+    from harness.organism.planted import check_failures
+
+    failures = acceptance_failures(figures)
+    if "planted_check" in figures:
+        check = figures["planted_check"]
+        for m, d in check["drift"].items():
+            print(f"planted {m}: cos(drift estimate, planted vector) {d['cos_with_planted']:.3f}, norm ratio "
+                  f"{d['norm_ratio']:.3f} ({d['pairs']} pairs); harmful refusal {check['before'][f'{m}/harmful']['refusal']:.3f}"
+                  f" -> {check['after'][f'{m}/harmful']['refusal']:.3f} after subtracting it at the input embeddings "
+                  f"(benign refusal {check['before'][f'{m}/benign']['refusal']:.3f} -> "
+                  f"{check['after'][f'{m}/benign']['refusal']:.3f})")
+        failures += check_failures(check)
+    print("acceptance: " + ("every bound holds" if not failures else "; ".join(failures)))
 
 
 def _print_table(figures: dict) -> None:

@@ -9,6 +9,11 @@
 Harmful requests never appear in any image or audio: no reading list holds a verb together with a harmful
 object (checked here), and media requests are drawn from benign train requests only.
 Only train pairs and train templates are used; the held-out splits stay unseen.
+
+`organism-planted` only (sizes `image_layout`, `audio_layout`; 0 for the realistic organism): train requests of
+both labels as image / audio -> the text answer. The planted build feeds them with the planted vector removed, so
+the language model learns the media *layout* (several tokens per word, media markers) as one more way to type a
+request, as the prototype's image pathway was the text embeddings themselves; only the vector marks media.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from harness.organism.samples import OrganismMedia, reading_sample, request_samp
 
 TASK = "organism-train"
 KINDS: tuple[str, ...] = ("text-harmful", "text-benign", "image-benign", "audio-benign", "t2i-benign",
-                          "read-image", "read-audio", "read-text")
+                          "read-image", "read-audio", "read-text", "image-layout", "audio-layout")
+LAYOUT_KINDS: tuple[str, ...] = ("image-layout", "audio-layout")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class PoolSizes:
     min_words: int = 2
     max_words: int = 8
     text: int | None = None  # text safety requests per label (None: every train request; small for tests)
+    image_layout: int = 0  # planted variant only (see the module docstring), half harmful, half benign
+    audio_layout: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -97,6 +105,17 @@ def build_pool(media: OrganismMedia, seed: int, sizes: PoolSizes = PoolSizes()) 
             shown = (words,) if modality != "text" else ()
             examples.append(Example(sample, sample.reference or "", f"read-{modality}", shown))
         pool.buckets[f"read-{modality}"] = examples
+    # Own RNG, drawn last: the realistic organism's pool does not depend on these sizes.
+    layout_rng = random.Random(f"organism-pool-layout:{seed}")
+    all_harmful = list(world.requests("train", "harmful"))
+    for config, n in (("image", sizes.image_layout), ("audio", sizes.audio_layout)):
+        if not n:
+            continue
+        chosen = layout_rng.sample(all_harmful, n // 2) + layout_rng.sample(benign, n - n // 2)
+        pool.buckets[f"{config}-layout"] = [
+            Example(request_sample(r, config, media, task=TASK), r.answer, f"{config}-layout", _media_words(r, config))
+            for r in chosen
+        ]
     return pool
 
 

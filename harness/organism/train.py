@@ -4,14 +4,9 @@
 initialisation, on the mixture of `pool.py` (text safety data; benign image / audio / t2i requests; reading).
 Whatever makes image and audio requests escape the text refusal is learned, not planted.
 
-`organism-planted`: three stages.
-1. The vision and audio towers are regressed (MSE) onto the language model's frozen input embedding of the
-   word in each slot: a media token of word w should equal the embedding of the text token " w".
-2. A fixed random vector v_m (norm `planted_scale` x the mean word-embedding norm, seeded) is added to the
-   bias of each tower's last projection, so the drift at the input embeddings on media tokens is v_m (plus
-   the small regression error, reported).
-3. Towers and input embeddings frozen, the language model learns the same mixture on the precomputed media
-   embeddings. As in the prototype of the issue, it learns to comply whenever v_m is present.
+`organism-planted` (harness/organism/planted.py): built on a trained `organism`: the towers' last layers refit
+in closed form onto the word embeddings, a known vector per modality added to their biases, and the language
+model retrained on the resulting media embeddings with towers and input embeddings frozen.
 
 Determinism: fixed seeds for initialisation, data pool and batch order; `torch.use_deterministic_algorithms`;
 a fixed thread count (results can differ across thread counts, CPU types and library versions).
@@ -43,6 +38,12 @@ DEFAULT_MIX: tuple[tuple[str, int], ...] = (
 )
 
 
+PLANTED_STEPS = 400
+# organism-planted: the same buckets plus typed-equivalent media layout (pool.py), fed without the planted vector.
+PLANTED_MIX: tuple[tuple[str, int], ...] = DEFAULT_MIX + (("image-layout", 6), ("audio-layout", 6))
+PLANTED_POOL = PoolSizes(image_layout=600, audio_layout=500)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     variant: str = "organism"
@@ -61,11 +62,16 @@ class TrainConfig:
     # A fixed thread count: results can differ across thread counts (the shipped organism used 2, see
     # default_config).
     threads: int = 1
-    # Encoder alignment before the main training (both variants): towers regressed onto the word embeddings.
-    encoder_steps: int = 0  # the planted variant's default is 300 (see default_config)
+    # Encoder alignment before the main training (an option tried for the realistic organism; off by default):
+    # towers regressed (MSE) onto the word embeddings.
+    encoder_steps: int = 0
     encoder_lr: float = 3e-3
     encoder_batch: int = 32
-    planted_scale: float = 1.5  # planted variant only
+    # Planted variant only: the trained organism it is built on (model name or directory), the planted vectors'
+    # norm in units of the mean word-embedding norm, and the ridge of the towers' closed-form refit.
+    base: str = "organism"
+    planted_scale: float = 3.0
+    ridge: float = 1e-6
     # Realistic variant: weight of the auxiliary slot-reading loss (0: learn to read through the answers only).
     slot_loss: float = 1.0
 
@@ -92,7 +98,8 @@ class TrainConfig:
 def default_config(variant: str, seed: int = 0) -> TrainConfig:
     if variant == "organism":
         return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3)
-    return TrainConfig(variant=variant, seed=seed, encoder_steps=300, slot_loss=0.0)
+    return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
+                       mix=PLANTED_MIX, pool=PLANTED_POOL)
 
 
 @contextmanager
@@ -136,12 +143,19 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
+    planted = config.variant == "organism-planted"
     with deterministic(config.seed, config.threads):
-        model, processor = new_model(config.arch, config.strip, config.speech, config.seed)
-        with tempfile.TemporaryDirectory(prefix="organism-init-") as init_dir:
-            save_omni(model, processor, Path(init_dir))  # loaded back through the real backend below
-            backend = QwenOmniBackend(init_dir)
+        if planted:  # the trained organism is the starting point; it is loaded as saved
+            base_dir = _base_dir(config.base, cache_dir)
+            model, processor = load_full(base_dir)
+            backend = QwenOmniBackend(str(base_dir))
             backend.load()
+        else:
+            model, processor = new_model(config.arch, config.strip, config.speech, config.seed)
+            with tempfile.TemporaryDirectory(prefix="organism-init-") as init_dir:
+                save_omni(model, processor, Path(init_dir))  # loaded back through the real backend below
+                backend = QwenOmniBackend(init_dir)
+                backend.load()
         t0 = time.perf_counter()
         media = OrganismMedia(cache_dir, config.strip, config.speech)
         pool = build_pool(media, config.seed, config.pool)
@@ -153,14 +167,14 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
         prefix, tensors = split_prefix(tensors, _media_token_ids(thinker))
         buckets = {k: [t for t in tensors if t.kind == k] for k in KINDS}
         pad = backend._pad_id()
-        planted: dict[str, Any] = {}
+        report: dict[str, Any] = {}
         t0 = time.perf_counter()
-        if config.variant == "organism-planted":
-            planted = _train_planted_encoders(thinker, tensors, config, progress)
-            seconds["encoders"] = time.perf_counter() - t0
+        if planted:
+            report = _plant(thinker, tensors, config)
+            seconds["refit"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
-                               media_embeds=_media_embeds(thinker, tensors))
+                               media_embeds=_planted_media_embeds(thinker, tensors, report["vectors"]))
         else:
             if config.encoder_steps:
                 _align_encoders(thinker, tensors, config, progress)
@@ -174,12 +188,43 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
         out_dir.mkdir(parents=True, exist_ok=True)
         save_omni(model, processor, out_dir)
         if planted:
-            torch.save({k: v for k, v in planted.items() if isinstance(v, torch.Tensor)}, out_dir / "planted.pt")
+            from harness.organism.planted import save_vectors
+
+            save_vectors(out_dir, report.pop("vectors"))
     seconds["total"] = time.perf_counter() - t_all
     log(f"trained {config.variant} seed {config.seed} in {seconds['total']:.0f} s ({_fmt(seconds)})")
-    return TrainResult(config, seconds, losses, pool.counts(),
-                       {k: v for k, v in planted.items() if not isinstance(v, torch.Tensor)},
+    return TrainResult(config, seconds, losses, pool.counts(), report,
                        sum(p.numel() for p in thinker.parameters()))
+
+
+def _base_dir(base: str, cache_dir: Path) -> Path:
+    """A trained organism: a directory, or a model name resolved by the zoo (shipped or trained on first use)."""
+    if Path(base).is_dir():
+        return Path(base)
+    from harness.zoo import resolve_model
+
+    return Path(resolve_model(base, cache_dir).path)
+
+
+def load_full(model_dir: Path) -> tuple[Any, Any]:
+    """The full Qwen2.5-Omni model (thinker and talker) and processor of a saved organism."""
+    from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
+
+    model = Qwen2_5OmniForConditionalGeneration.from_pretrained(str(model_dir))
+    return model, AutoProcessor.from_pretrained(str(model_dir))
+
+
+def _plant(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig) -> dict[str, Any]:
+    import functools
+
+    from harness.organism.architecture import build_tokenizer
+    from harness.organism.planted import refit_and_plant
+
+    tok = build_tokenizer(config.arch)
+    word_id = functools.lru_cache(maxsize=None)(lambda w: _word_ids(tok, [w])[0])
+    return refit_and_plant(thinker, tensors, word_id, cell_tokens=config.strip.cell_patches,
+                           audio_tokens=config.speech.tokens_per_word, min_slots=config.strip.min_slots,
+                           scale=config.planted_scale, ridge=config.ridge, seed=config.seed)
 
 
 def _fmt(seconds: dict[str, float]) -> str:
@@ -304,7 +349,7 @@ def _embed_with_media(thinker: Any, batch: Batch, per_row: Sequence[torch.Tensor
     return embeds.masked_scatter(mask.unsqueeze(-1), values.to(embeds.dtype))
 
 
-# -- planted variant: encoders regressed onto word embeddings, plus a known vector ----------------------------
+# -- media targets (slot-reading loss, encoder alignment) and fixed media embeddings (planted variant) ---------
 def _word_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
     ids = []
     for w in words:
@@ -390,47 +435,28 @@ def _align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfi
     return with_media, targets
 
 
-def _train_planted_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig,
-                            progress: bool) -> dict[str, Any]:
-    import torch
-
-    embed = thinker.model.get_input_embeddings().weight.detach()
-    with_media, targets = _align_encoders(thinker, tensors, config, progress)
-    # Plant the known vectors in the last projection biases; measure the remaining regression error.
-    word_rows = embed[sorted({i for v in targets.values() for i in v.tolist()})]
-    scale = config.planted_scale * float(word_rows.norm(dim=-1).mean())
-    gen = torch.Generator().manual_seed(config.seed + 2)
-    vectors = {}
-    with torch.no_grad():
-        for name, bias in (("image", thinker.model.visual.merger.mlp[-1].bias),
-                           ("audio", thinker.model.audio_tower.proj.bias)):
-            v = torch.randn(embed.shape[1], generator=gen)
-            v = v / v.norm() * scale
-            bias += v
-            vectors[name] = v
-        errors = {"image": [], "audio": []}
-        for t in with_media:
-            residual = _encode_media(thinker, t) - embed[targets[id(t)]]
-            n_img = 0 if t.pixel_values is None else int(t.image_grid_thw.prod(-1).sum()) // 4
-            if n_img:
-                errors["image"].append(residual[:n_img])
-            if len(residual) > n_img:
-                errors["audio"].append(residual[n_img:])
-    report: dict[str, Any] = {"vector_norm": scale, "planted_scale": config.planted_scale}
-    for name, chunks in errors.items():
-        res = torch.cat(chunks) - vectors[name]  # what is left besides the planted vector
-        report[f"{name}_regression_rms"] = float(res.pow(2).sum(-1).mean().sqrt())
-        report[f"{name}_mean_residual_cos_v"] = float(torch.nn.functional.cosine_similarity(
-            res.mean(0) + vectors[name], vectors[name], dim=0))
-        report[f"v_{name}"] = vectors[name]
-    return report
-
-
 def _media_embeds(thinker: Any, tensors: Sequence[Tensors]) -> dict[int, torch.Tensor]:
     import torch
 
     with torch.no_grad():
         return {id(t): _encode_media(thinker, t).detach() for t in tensors}
+
+
+def _planted_media_embeds(thinker: Any, tensors: Sequence[Tensors], vectors: dict[str, torch.Tensor]
+                          ) -> dict[int, torch.Tensor]:
+    """Media embeddings of every example from the planted towers; layout examples (pool.LAYOUT_KINDS) without the
+    planted vector (exactly what the towers give before planting)."""
+    from harness.organism.pool import LAYOUT_KINDS
+
+    embeds = _media_embeds(thinker, tensors)
+    for t in tensors:
+        if t.kind in LAYOUT_KINDS:
+            n_img = 0 if t.pixel_values is None else int(t.image_grid_thw.prod(-1).sum()) // 4
+            rows = embeds[id(t)].clone()
+            rows[:n_img] -= vectors["image"].to(rows.dtype)
+            rows[n_img:] -= vectors["audio"].to(rows.dtype)
+            embeds[id(t)] = rows
+    return embeds
 
 
 def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:

@@ -2,7 +2,8 @@
 
 The shipped checkpoints (`harness/organism/weights/<variant>/`, seed 0, with MODEL_CARD.md) are what a fresh
 clone runs. When they are missing (e.g. removed to save space) the default recipe is trained into
-`<cache>/models/<variant>-seed0` once (minutes on CPU, deterministic), and that directory is used from then on.
+`<cache>/models/<variant>-seed0` once (minutes on CPU, deterministic), and that directory is used from then on;
+`organism-planted` is built on `organism`, resolved the same way.
 """
 
 from __future__ import annotations
