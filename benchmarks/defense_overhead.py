@@ -2,8 +2,11 @@
 default), greedy, each defense set up (calibrated) first, then timed call by call.
 
 Each timed call is `defense.generate(backend, batch, config)` (templating and media processing included, as in a
-run). Methods are interleaved batch by batch and round by round and the median per-batch time is reported, so load
-from other processes on a shared machine hits every method alike; the ratio to `none` is the figure to quote.
+run). Methods are interleaved batch by batch and round by round, so load from other processes on a shared machine
+hits every method alike. The figure to quote is the median over (batch, round) of the paired ratio
+time(defense) / time(none) on the same batch in the same round (with its interquartile range); the median batch
+time is printed too. New tokens per batch are reported because a defense that changes the answers also changes
+how many decode steps a batch needs (the loop stops when every row has ended).
 
     python -m benchmarks.defense_overhead                      # the model organism, default methods
     python -m benchmarks.defense_overhead --model tiny-omni --methods none,self-reminder --test smoke
@@ -88,12 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for d in defenses.values():
             d.generate(backend, batch, gen)
     times: dict[str, list[float]] = {name: [] for name in defenses}
+    tokens: dict[str, list[int]] = {name: [] for name in defenses}
     for _ in range(args.rounds):
         for batch in batches:
             for name, d in defenses.items():
                 t0 = time.perf_counter()
-                d.generate(backend, batch, gen)
+                outputs = d.generate(backend, batch, gen)
                 times[name].append(time.perf_counter() - t0)
+                tokens[name].append(max(o.n_new_tokens for o in outputs))
     base = statistics.median(times["none"])
     result: dict[str, Any] = {
         "model": args.model, "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
@@ -102,15 +107,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "matched_to_regap": matched, "methods": {},
     }
     for name, ts in times.items():
-        med = statistics.median(ts)
-        result["methods"][name] = {"median_batch_s": med, "ratio_to_none": med / base}
+        ratios = [t / b for t, b in zip(ts, times["none"], strict=True)]
+        paired = sorted(ratios)
+        # calls run round by round over `batches`, so call i timed batch i % len(batches)
+        by_config = {b[0].config: statistics.median(ratios[i::len(batches)]) for i, b in enumerate(batches)}
+        q1, _, q3 = statistics.quantiles(paired, n=4) if len(paired) > 1 else (paired[0],) * 3
+        result["methods"][name] = {"median_batch_s": statistics.median(ts), "ratio_to_none": statistics.median(paired),
+                                   "ratio_iqr": [q1, q3], "median_batch_ratio": statistics.median(ts) / base,
+                                   "decode_steps_per_batch": statistics.mean(tokens[name]),
+                                   "ratio_by_config": by_config}
     if args.json:
         print(json.dumps(result, indent=1))
     else:
         print(f"{args.model} on {args.device}, batch {args.batch_size}, greedy, {args.max_new_tokens} new tokens, "
-              f"{len(batches)} batches ({', '.join(result['batches'])}) x {args.rounds} rounds, median per batch")
+              f"{len(batches)} batches ({', '.join(result['batches'])}) x {args.rounds} rounds")
+        print(f"  {'method':14s} {'ratio to none (median of paired, IQR)':>38s} {'median batch':>13s} {'decode steps':>13s}")
         for name, r in result["methods"].items():
-            print(f"  {name:14s} {r['median_batch_s'] * 1000:8.1f} ms  x{r['ratio_to_none']:.3f}")
+            q1, q3 = r["ratio_iqr"]
+            print(f"  {name:14s} {'x' + format(r['ratio_to_none'], '.3f'):>18s} [{q1:.3f}-{q3:.3f}]{'':6s} "
+                  f"{r['median_batch_s'] * 1000:10.1f} ms {r['decode_steps_per_batch']:13.1f}   by configuration: "
+                  + ", ".join(f"{c} x{v:.3f}" for c, v in r["ratio_by_config"].items()))
     return 0
 
 

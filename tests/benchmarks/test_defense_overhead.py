@@ -17,6 +17,10 @@ def test_overhead_times_every_method_on_the_same_batches(cache_dir, capsys):
     assert result["methods"]["none"]["ratio_to_none"] == 1.0
     assert result["methods"]["self-reminder"]["median_batch_s"] > 0
     assert result["batches"] == ["image", "text"]  # one batch per configuration
+    steered = result["methods"]["self-reminder"]
+    assert set(steered["ratio_by_config"]) == {"image", "text"}
+    low, high = steered["ratio_iqr"]
+    assert low <= steered["ratio_to_none"] <= high and steered["decode_steps_per_batch"] >= 1
 
 
 def test_batches_need_a_full_batch_per_configuration():
