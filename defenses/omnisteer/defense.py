@@ -212,6 +212,7 @@ class OmniSteer(SteeringDefense):
         records: dict[int, list] = {layer: [] for layer in self._layers}
         if p.record_k:
             batch.extras[K_KEY] = records
+            batch.extras.pop(K_KEY + ":cpu", None)  # a batch generated again gets its own copy
         return {layer: steer_hook(self._adapters[layer], self._units[layer], scale=p.scale,
                                   record=records[layer] if p.record_k else None) for layer in self._layers}
 
@@ -224,12 +225,16 @@ class OmniSteer(SteeringDefense):
         records = batch.extras.get(K_KEY)
         if not records:
             return {}
+        import torch
+
+        # One device-to-CPU copy per layer and batch (the hook records on the device).
+        on_cpu = batch.extras.setdefault(K_KEY + ":cpu", {layer: torch.stack(ks).float().cpu()
+                                                          for layer, ks in records.items() if ks})
         out: dict[str, dict[str, float | None]] = {}
-        for layer, ks in records.items():
-            if not ks:
-                continue
-            decode = [float(k[row]) for k in ks[1:]]
-            out[str(layer)] = {"prefill": round(float(ks[0][row]), 6),
+        for layer, ks in on_cpu.items():
+            column = ks[:, row].tolist()  # [passes] for this row: prefill, then each decode step
+            decode = column[1:]
+            out[str(layer)] = {"prefill": round(column[0], 6),
                                "decode_mean": round(sum(decode) / len(decode), 6) if decode else None}
         return {"omnisteer_k": out}
 

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 def steer_hook(adapter: torch.nn.Module, unit: torch.Tensor, *, scale: float = 1.0,
                record: list[torch.Tensor] | None = None) -> LayerHook:
-    """A hook adding `scale` * k(h) * `unit` at the last position; k per row is appended to `record` ([B] float32,
-    one tensor per forward pass, the prefill first) when given."""
+    """A hook adding `scale` * k(h) * `unit` at the last position; k per row is appended to `record` ([B] float32 on
+    the model device, one tensor per forward pass, the prefill first) when given. It stays on the device: a copy to
+    the CPU in every decode step would wait for the GPU each time; the caller copies once after generation."""
     import torch
 
     cache: dict[torch.device, tuple[torch.nn.Module, torch.Tensor]] = {}
@@ -39,7 +40,7 @@ def steer_hook(adapter: torch.nn.Module, unit: torch.Tensor, *, scale: float = 1
             if scale != 1.0:
                 k = k * scale
             if record is not None:
-                record.append(k.detach().squeeze(-1).cpu())
+                record.append(k.detach().squeeze(-1))
             return add_at_last(hidden, k * direction)
 
     return hook
