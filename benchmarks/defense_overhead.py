@@ -121,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"{args.model} on {args.device}, batch {args.batch_size}, greedy, {args.max_new_tokens} new tokens, "
               f"{len(batches)} batches ({', '.join(result['batches'])}) x {args.rounds} rounds")
-        print(f"  {'method':14s} {'ratio to none (median of paired, IQR)':>38s} {'median batch':>13s} {'decode steps':>13s}")
+        head = f"  {'method':14s} {'ratio to none (median of paired, IQR)':>38s}"
+        print(f"{head} {'median batch':>13s} {'decode steps':>13s}")
         for name, r in result["methods"].items():
             q1, q3 = r["ratio_iqr"]
             print(f"  {name:14s} {'x' + format(r['ratio_to_none'], '.3f'):>18s} [{q1:.3f}-{q3:.3f}]{'':6s} "

@@ -48,6 +48,11 @@ class Tensors:
     kind: str
     media_words: tuple[tuple[str, ...], ...] = ()
 
+    @property
+    def image_tokens(self) -> int:
+        """Image placeholder tokens of this example (2 x 2 patches merge into one token)."""
+        return 0 if self.image_grid_thw is None else int(self.image_grid_thw.prod(-1).sum()) // 4
+
 
 def prepare_examples(backend: QwenOmniBackend, examples: Sequence[Example], *, batch_size: int = 32,
                      progress: bool = False) -> list[Tensors]:

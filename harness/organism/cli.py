@@ -135,11 +135,12 @@ def _print_acceptance(figures: dict) -> None:
     if "planted_check" in figures:
         check = figures["planted_check"]
         for m, d in check["drift"].items():
+            before, after = check["before"], check["after"]
             print(f"planted {m}: cos(drift estimate, planted vector) {d['cos_with_planted']:.3f}, norm ratio "
-                  f"{d['norm_ratio']:.3f} ({d['pairs']} pairs); harmful refusal {check['before'][f'{m}/harmful']['refusal']:.3f}"
-                  f" -> {check['after'][f'{m}/harmful']['refusal']:.3f} after subtracting it at the input embeddings "
-                  f"(benign refusal {check['before'][f'{m}/benign']['refusal']:.3f} -> "
-                  f"{check['after'][f'{m}/benign']['refusal']:.3f})")
+                  f"{d['norm_ratio']:.3f} ({d['pairs']} pairs); harmful refusal "
+                  f"{before[f'{m}/harmful']['refusal']:.3f} -> {after[f'{m}/harmful']['refusal']:.3f} after "
+                  f"subtracting it at the input embeddings (benign refusal {before[f'{m}/benign']['refusal']:.3f} -> "
+                  f"{after[f'{m}/benign']['refusal']:.3f})")
         failures += check_failures(check)
     print("acceptance: " + ("every bound holds" if not failures else "; ".join(failures)))
 

@@ -43,20 +43,6 @@ def _last_layers(thinker: Any) -> dict[str, Any]:
     return {"image": thinker.model.visual.merger.mlp[-1], "audio": thinker.model.audio_tower.proj}
 
 
-def _slot_targets(t: Tensors, word_id: Callable[[str], int], cell_tokens: int, audio_tokens: int,
-                  min_slots: int) -> dict[str, list[int]]:
-    """Target token id of every media token of `t` per modality (-1 for blank strip cells)."""
-    out: dict[str, list[int]] = {"image": [], "audio": []}
-    n_images = 0 if t.image_grid_thw is None else len(t.image_grid_thw)
-    for j, words in enumerate(t.media_words):
-        if j < n_images:
-            ids = [word_id(w) for w in words] + [-1] * max(0, min_slots - len(words))
-            out["image"] += [i for i in ids for _ in range(cell_tokens)]
-        else:
-            out["audio"] += [word_id(w) for w in words for _ in range(audio_tokens)]
-    return out
-
-
 def _layer_inputs(thinker: Any, tensors: Sequence[Tensors], encode: Callable[[Any, Tensors], torch.Tensor]
                   ) -> dict[str, list[torch.Tensor]]:
     """Per example and modality: the inputs of the tower's last layer, in the order of the media tokens.
@@ -81,7 +67,7 @@ def _layer_inputs(thinker: Any, tensors: Sequence[Tensors], encode: Callable[[An
             for t in tensors:
                 seen.clear()
                 final = encode(thinker, t)
-                n_img = 0 if t.pixel_values is None else int(t.image_grid_thw.prod(-1).sum()) // 4
+                n_img = t.image_tokens
                 for name, rows in (("image", final[:n_img]), ("audio", final[n_img:])):
                     if not len(rows):
                         per_example[name].append(rows.new_zeros(0, layers[name].in_features))
@@ -100,18 +86,18 @@ def _layer_inputs(thinker: Any, tensors: Sequence[Tensors], encode: Callable[[An
     return per_example
 
 
-def refit_and_plant(thinker: Any, tensors: Sequence[Tensors], word_id: Callable[[str], int], *,
+def refit_and_plant(thinker: Any, tensors: Sequence[Tensors], word_ids: Callable[[Sequence[str]], list[int]], *,
                     cell_tokens: int, audio_tokens: int, min_slots: int, scale: float, ridge: float, seed: int
                     ) -> dict[str, Any]:
     """Steps 1 and 2 of the module docstring, in place. Returns the planted vectors and the fit report."""
     import torch
 
-    from harness.organism.train import _encode_media
+    from harness.organism.train import _encode_media, slot_targets
 
     embed = thinker.model.get_input_embeddings().weight.detach().double()
     media = [t for t in tensors if t.media_words]
     inputs = _layer_inputs(thinker, media, _encode_media)
-    targets = [_slot_targets(t, word_id, cell_tokens, audio_tokens, min_slots) for t in media]
+    targets = [slot_targets(t, word_ids, cell_tokens, audio_tokens, min_slots) for t in media]
     gen = torch.Generator().manual_seed(seed + 2)
     report: dict[str, Any] = {"planted_scale": scale, "ridge": ridge}
     vectors: dict[str, torch.Tensor] = {}

@@ -135,8 +135,6 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
     """Train `config.variant` and save it (hub layout, with processor) into `out_dir`."""
     import tempfile
 
-    import torch
-
     from harness.backends.qwen_omni import QwenOmniBackend
     from harness.tiny_models import save_omni
 
@@ -215,14 +213,9 @@ def load_full(model_dir: Path) -> tuple[Any, Any]:
 
 
 def _plant(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig) -> dict[str, Any]:
-    import functools
-
-    from harness.organism.architecture import build_tokenizer
     from harness.organism.planted import refit_and_plant
 
-    tok = build_tokenizer(config.arch)
-    word_id = functools.lru_cache(maxsize=None)(lambda w: _word_ids(tok, [w])[0])
-    return refit_and_plant(thinker, tensors, word_id, cell_tokens=config.strip.cell_patches,
+    return refit_and_plant(thinker, tensors, _word_id_lookup(config), cell_tokens=config.strip.cell_patches,
                            audio_tokens=config.speech.tokens_per_word, min_slots=config.strip.min_slots,
                            scale=config.planted_scale, ridge=config.ridge, seed=config.seed)
 
@@ -374,33 +367,49 @@ def _encode_media(thinker: Any, t: Tensors) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.zeros(0, thinker.config.get_text_config().hidden_size)
 
 
-def _media_targets(t: Tensors, word_ids: Callable[[Sequence[str]], list[int]], image_tokens: int,
-                   audio_tokens: int, min_slots: int) -> list[int]:
-    """Target token id of every media token: the word in its image cell / audio window."""
-    targets: list[int] = []
+def slot_targets(t: Tensors, word_ids: Callable[[Sequence[str]], list[int]], image_tokens: int, audio_tokens: int,
+                 min_slots: int) -> dict[str, list[int]]:
+    """Target token id of every media token of `t`, per modality in prompt order: the word in its image cell / audio
+    window, -1 for the blank cells that pad a short strip to `min_slots`."""
+    out: dict[str, list[int]] = {"image": [], "audio": []}
     n_images = 0 if t.image_grid_thw is None else len(t.image_grid_thw)
     for j, words in enumerate(t.media_words):
-        is_image = j < n_images
-        if is_image and len(words) < min_slots:
-            raise AssertionError("planted targets need strips without blank cells")
-        per = image_tokens if is_image else audio_tokens
-        targets += [i for i in word_ids(words) for _ in range(per)]
-    return targets
+        if j < n_images:
+            ids = word_ids(words) + [-1] * max(0, min_slots - len(words))
+            out["image"] += [i for i in ids for _ in range(image_tokens)]
+        else:
+            out["audio"] += [i for i in word_ids(words) for _ in range(audio_tokens)]
+    return out
+
+
+def _media_targets(t: Tensors, word_ids: Callable[[Sequence[str]], list[int]], image_tokens: int,
+                   audio_tokens: int, min_slots: int) -> list[int]:
+    """Target token id of every media token (images first, as in the prompt) for the slot-reading loss."""
+    parts = slot_targets(t, word_ids, image_tokens, audio_tokens, min_slots)
+    if -1 in parts["image"]:
+        raise AssertionError("slot targets need strips without blank cells")
+    return parts["image"] + parts["audio"]
 
 
 def _media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[int, torch.Tensor]:
     """Token id of the word in every media token's slot, per media example (keyed by id())."""
-    import functools
-
     import torch
+
+    word_ids = _word_id_lookup(config)
+    return {id(t): torch.tensor(_media_targets(t, word_ids, config.strip.cell_patches,
+                                               config.speech.tokens_per_word, config.strip.min_slots))
+            for t in tensors if t.media_words}
+
+
+def _word_id_lookup(config: TrainConfig) -> Callable[[Sequence[str]], list[int]]:
+    """words -> their single-token ids in the organism tokenizer (cached per word list)."""
+    import functools
 
     from harness.organism.architecture import build_tokenizer
 
     tok = build_tokenizer(config.arch)
-    word_ids = functools.lru_cache(maxsize=None)(lambda words: tuple(_word_ids(tok, words)))
-    return {id(t): torch.tensor(_media_targets(t, lambda w: list(word_ids(tuple(w))), config.strip.cell_patches,
-                                               config.speech.tokens_per_word, config.strip.min_slots))
-            for t in tensors if t.media_words}
+    cached = functools.lru_cache(maxsize=None)(lambda words: tuple(_word_ids(tok, words)))
+    return lambda words: list(cached(tuple(words)))
 
 
 def _align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig, progress: bool
@@ -451,7 +460,7 @@ def _planted_media_embeds(thinker: Any, tensors: Sequence[Tensors], vectors: dic
     embeds = _media_embeds(thinker, tensors)
     for t in tensors:
         if t.kind in LAYOUT_KINDS:
-            n_img = 0 if t.pixel_values is None else int(t.image_grid_thw.prod(-1).sum()) // 4
+            n_img = t.image_tokens
             rows = embeds[id(t)].clone()
             rows[:n_img] -= vectors["image"].to(rows.dtype)
             rows[n_img:] -= vectors["audio"].to(rows.dtype)
