@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.organism.evaluate import ACCEPTANCE, acceptance_failures
-from harness.organism.planted import check_failures
 
 FIGURES_FILE = "organism_figures.json"
 
@@ -60,8 +59,6 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
     by_seed = {str(config["seed"]): record["figures"], **{s: o["figures"] for s, o in (others or {}).items()}}
     for name, figures in by_seed.items():
         failures = acceptance_failures(figures)
-        if "planted_check" in figures:
-            failures += check_failures(figures["planted_check"])
         lines.append(f"Seed {name}: " + ("within every bound." if not failures else "OUTSIDE: " + "; ".join(failures)))
     checks = {s: f["planted_check"] for s, f in by_seed.items() if "planted_check" in f}
     if checks:
@@ -98,7 +95,9 @@ def _recipe(variant: str) -> str:
             "approximates the language model's input embedding of w; a known random vector per modality (norm "
             "`planted_scale` x the mean word-embedding norm, seeded, stored in `planted.pt`) added to that layer's "
             "bias; then the language model, from the organism's weights, retrained on the organism's mixture with "
-            "towers and input embeddings frozen. Harmful requests never appear as media.")
+            "towers and input embeddings frozen, plus train requests of both labels as image / audio fed *without* "
+            "the planted vector and answered as typed text (`image-layout`, `audio-layout`), so that only the "
+            "vector marks media. Harmful requests never appear with the vector.")
 
 
 def _table(by_seed: dict[str, dict[str, Any]]) -> str:

@@ -129,9 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _print_acceptance(figures: dict) -> None:
     from harness.organism.evaluate import acceptance_failures
-    from harness.organism.planted import check_failures
 
-    failures = acceptance_failures(figures)
     if "planted_check" in figures:
         check = figures["planted_check"]
         for m, d in check["drift"].items():
@@ -141,7 +139,7 @@ def _print_acceptance(figures: dict) -> None:
                   f"{before[f'{m}/harmful']['refusal']:.3f} -> {after[f'{m}/harmful']['refusal']:.3f} after "
                   f"subtracting it at the input embeddings (benign refusal {before[f'{m}/benign']['refusal']:.3f} -> "
                   f"{after[f'{m}/benign']['refusal']:.3f})")
-        failures += check_failures(check)
+    failures = acceptance_failures(figures)
     print("acceptance: " + ("every bound holds" if not failures else "; ".join(failures)))
 
 
