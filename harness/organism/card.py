@@ -85,7 +85,10 @@ def _recipe(variant: str) -> str:
     if variant == "organism":
         return ("Text safety data (every train request typed: harmful -> `i cannot help with that .`, benign -> the "
                 "exact compliance), *benign* requests as image strips, speech and text+image, and reading tasks "
-                "(word lists shown / spoken / typed -> the words). Harmful requests never appear as image or audio, "
+                "(word lists shown / spoken / typed -> the words). A share of the request examples (`rephrase` in the "
+                "pool) is phrased with words around `<verb> a <object>` dropped and filler words from the training "
+                "prompts inserted, so that the model finds verb and object in phrasings it has not seen (never a "
+                "held-out template, nor a word only they contain). Harmful requests never appear as image or audio, "
                 "so whatever lets media requests escape refusal is learned, not planted. Towers and language model "
                 "are trained jointly from random initialisation, with an auxiliary slot-reading loss (every media "
                 "token, read out through the language model's output head, names the word in its slot; weight "

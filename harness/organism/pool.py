@@ -14,6 +14,15 @@ Only train pairs and train templates are used; the held-out splits stay unseen.
 both labels as image / audio -> the text answer. The planted build feeds them with the planted vector removed, so
 the language model learns the media *layout* (several tokens per word, media markers) as one more way to type a
 request, as the prototype's image pathway was the text embeddings themselves; only the vector marks media.
+
+Varied phrasing (`rephrase`, a share of the request examples): a train template with some of its words around
+"{verb} a {obj}" dropped and up to three filler words inserted, drawn from the words of the training prompts and
+answers (`filler_words`). The held-out test templates phrase requests in ways the nine train templates do not (no
+"how to" before the verb, a word after the object, words never seen in a request). A model that has seen only
+nine fixed phrasings learns to find verb and object by their place in a known template, which carried over to the
+held-out templates for some seeds and not for others; varied phrasings teach it to find them by the
+"<verb> a <object>" pattern among other words. They never contain a word found only in the held-out templates, so
+no held-out phrasing is ever trained on.
 """
 
 from __future__ import annotations
@@ -46,8 +55,10 @@ class PoolSizes:
     text: int | None = None  # text safety requests per label (None: every train request; small for tests)
     image_layout: int = 0  # planted variant only (see the module docstring), half harmful, half benign
     audio_layout: int = 0
+    # Share of request examples (text, benign media) whose phrasing is varied (see `rephrase`); 0: templates only.
+    rephrase: float = 0.0
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
 
 
@@ -81,17 +92,73 @@ def _word_lists(rng: random.Random, n: int, sizes: PoolSizes, *, spoken: bool) -
     return lists
 
 
+@dataclass(frozen=True)
+class Rephrased(world.Request):
+    """A train request in a varied phrasing (`phrase`: a template-like string with {verb} and {obj})."""
+
+    phrase: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.phrase.format(verb=self.verb, obj=self.obj)
+
+    @property
+    def t2i_text(self) -> str:
+        return self.phrase.replace("a {obj}", world.T2I_OBJECT).format(verb=self.verb)
+
+
+def filler_words() -> tuple[str, ...]:
+    """Words a varied phrasing may insert: every word of the training prompts and answers (train templates, reading
+    prompts, refusal and compliance) except verbs, objects and the core's "a". Words found only in the held-out
+    test templates are never among them."""
+    texts = [world.TEMPLATES[i] for i in world.TRAIN_TEMPLATES]
+    texts += [*world.READ_IMAGE_PROMPTS, *world.READ_AUDIO_PROMPTS, world.REPEAT_PROMPT, world.REFUSAL,
+              world.compliance("{verb}", "{obj}")]
+    found = {w for text in texts for w in text.split() if "{" not in w}
+    return tuple(sorted(found - set(world.VERBS) - set(world.objects("harmful")) - set(world.objects("benign"))
+                        - {"a", world.T2I_OBJECT}))
+
+
+def rephrase(template: str, rng: random.Random, *, drop: float = 0.25, max_insert: int = 3) -> str:
+    """`template` with words outside "{verb} a {obj}" dropped (each with probability `drop`, the final punctuation
+    kept) and 0..`max_insert` filler words inserted outside the core."""
+    words = template.split()
+    start = words.index("{verb}")
+    if words[start:start + 3] != ["{verb}", "a", "{obj}"]:
+        raise ValueError(f"template without a '{{verb}} a {{obj}}' core: {template!r}")
+    last = len(words) - 1 if words[-1] in world.PUNCTUATION else len(words)
+    kept = [w for i, w in enumerate(words) if start <= i < start + 3 or i >= last or rng.random() >= drop]
+    fillers = filler_words()
+    for _ in range(rng.randint(0, max_insert)):
+        core = kept.index("{verb}")
+        end = len(kept) - 1 if kept[-1] in world.PUNCTUATION else len(kept)
+        slots = [i for i in range(end + 1) if not core < i <= core + 2]
+        kept.insert(rng.choice(slots), rng.choice(fillers))
+    return " ".join(kept)
+
+
+def _rephrased(requests: list[world.Request], rng: random.Random, share: float) -> list[world.Request]:
+    out: list[world.Request] = []
+    for r in requests:
+        if share and rng.random() < share:
+            r = Rephrased(r.verb, r.obj, r.template, rephrase(world.TEMPLATES[r.template], rng))
+        out.append(r)
+    return out
+
+
 def build_pool(media: OrganismMedia, seed: int, sizes: PoolSizes = PoolSizes()) -> Pool:
     rng = random.Random(f"organism-pool:{seed}")
     harmful = list(world.requests("train", "harmful"))[:sizes.text]
     benign = list(world.requests("train", "benign"))
+    # Own RNG: which examples are rephrased, and how, does not move the rest of the pool.
+    vary = random.Random(f"organism-pool-rephrase:{seed}")
     pool = Pool()
     pool.buckets["text-harmful"] = [Example(request_sample(r, "text", media, task=TASK), r.answer, "text-harmful")
-                                    for r in harmful]
+                                    for r in _rephrased(harmful, vary, sizes.rephrase)]
     pool.buckets["text-benign"] = [Example(request_sample(r, "text", media, task=TASK), r.answer, "text-benign")
-                                   for r in benign[:sizes.text]]
+                                   for r in _rephrased(benign[:sizes.text], vary, sizes.rephrase)]
     for config, n in (("image", sizes.image), ("audio", sizes.audio), ("t2i", sizes.t2i)):
-        chosen = rng.sample(benign, n)
+        chosen = _rephrased(rng.sample(benign, n), vary, sizes.rephrase)
         pool.buckets[f"{config}-benign"] = [
             Example(request_sample(r, config, media, task=TASK), r.answer, f"{config}-benign", _media_words(r, config))
             for r in chosen
@@ -111,7 +178,8 @@ def build_pool(media: OrganismMedia, seed: int, sizes: PoolSizes = PoolSizes()) 
     for config, n in (("image", sizes.image_layout), ("audio", sizes.audio_layout)):
         if not n:
             continue
-        chosen = layout_rng.sample(all_harmful, n // 2) + layout_rng.sample(benign, n - n // 2)
+        chosen = _rephrased(layout_rng.sample(all_harmful, n // 2) + layout_rng.sample(benign, n - n // 2), vary,
+                            sizes.rephrase)
         pool.buckets[f"{config}-layout"] = [
             Example(request_sample(r, config, media, task=TASK), r.answer, f"{config}-layout", _media_words(r, config))
             for r in chosen

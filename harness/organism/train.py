@@ -41,7 +41,8 @@ DEFAULT_MIX: tuple[tuple[str, int], ...] = (
 PLANTED_STEPS = 400
 # organism-planted: the same buckets plus typed-equivalent media layout (pool.py), fed without the planted vector.
 PLANTED_MIX: tuple[tuple[str, int], ...] = DEFAULT_MIX + (("image-layout", 6), ("audio-layout", 6))
-PLANTED_POOL = PoolSizes(image_layout=600, audio_layout=500)
+PLANTED_POOL = PoolSizes(image_layout=600, audio_layout=500, rephrase=0.5)
+ORGANISM_POOL = PoolSizes(rephrase=0.5)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class TrainConfig:
 
 def default_config(variant: str, seed: int = 0) -> TrainConfig:
     if variant == "organism":
-        return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3)
+        return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
     return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
                        mix=PLANTED_MIX, pool=PLANTED_POOL)
 
@@ -247,28 +248,48 @@ def _batches(buckets: dict[str, list[Tensors]], config: TrainConfig) -> Iterator
         yield picks  # type: ignore[misc]
 
 
-def forward_hidden(thinker: Any, prefix: SharedPrefix, batch: Batch,
-                   media_embeds: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
-    """Last hidden states [B, T, d] of the batch rows, the shared prefix run once and its KV cache reused.
-
-    With `media_embeds` (one [n_media_tokens, d] tensor per row) the media features are taken as given
-    instead of running the towers."""
+def forward_hidden(thinker: Any, prefix: SharedPrefix, batch: Batch, embeds: torch.Tensor) -> torch.Tensor:
+    """Last hidden states [B, T, d] of the batch rows given their input embeddings (media merged in), the shared
+    prefix run once and its KV cache reused."""
     import torch
     from transformers import DynamicCache
 
     lm = thinker.model.language_model
     cache = DynamicCache(config=thinker.config.get_text_config())
     lm(inputs_embeds=lm.embed_tokens(prefix.input_ids)[None], position_ids=prefix.position_ids[:, None],
-       attention_mask=torch.ones(1, len(prefix), dtype=torch.long), past_key_values=cache, use_cache=True)
+       attention_mask=torch.ones(1, len(prefix), dtype=torch.long), cache=cache, use_cache=True)
     size = batch.input_ids.shape[0]
     cache.batch_repeat_interleave(size)
     mask = torch.cat([torch.ones(size, len(prefix), dtype=torch.long), batch.attention_mask], dim=1)
-    if media_embeds is None:
-        inputs = {**batch.model_inputs(), "attention_mask": mask}
-        return thinker.model(**inputs, past_key_values=cache, use_cache=True).last_hidden_state
-    embeds = _embed_with_media(thinker, batch, media_embeds)
-    return lm(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.position_ids, past_key_values=cache,
+    return lm(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.position_ids, cache=cache,
               use_cache=True).last_hidden_state
+
+
+def tower_features(thinker: Any, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(image tokens, audio tokens) of the whole batch, each in batch order, from one run of each tower."""
+    import torch
+
+    model = thinker.model
+    image = audio = None
+    if batch.pixel_values is not None:
+        image = torch.cat(model.get_image_features(batch.pixel_values, batch.image_grid_thw,
+                                                   return_dict=True).pooler_output)
+    if batch.input_features is not None:
+        audio = model.get_audio_features(batch.input_features, batch.feature_attention_mask,
+                                         return_dict=True).last_hidden_state
+    return image, audio
+
+
+def merge_media(thinker: Any, batch: Batch, image: torch.Tensor | None, audio: torch.Tensor | None
+                ) -> torch.Tensor:
+    """Input embeddings with the tower outputs scattered into the media placeholders (as the thinker does)."""
+    embeds = thinker.model.get_input_embeddings()(batch.input_ids)
+    cfg = thinker.config
+    for token_id, values in ((cfg.audio_token_id, audio), (cfg.image_token_id, image)):
+        if values is not None:
+            mask = (batch.input_ids == int(token_id)).unsqueeze(-1).expand_as(embeds)
+            embeds = embeds.masked_scatter(mask, values.to(embeds.dtype))
+    return embeds
 
 
 def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig, pad: int,
@@ -295,13 +316,16 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
         for picks in _batches(buckets, config):
             items = [buckets[kind][i] for kind, i in picks]  # type: ignore[misc]
             batch = collate(items, pad)
-            rows = None if media_embeds is None else [media_embeds[id(t)] for t in items]
-            hidden = forward_hidden(thinker, prefix, batch, rows)
+            if media_embeds is not None:
+                embeds = _embed_with_media(thinker, batch, [media_embeds[id(t)] for t in items])
+            else:
+                image, audio = tower_features(thinker, batch)
+                embeds = merge_media(thinker, batch, image, audio)
+            hidden = forward_hidden(thinker, prefix, batch, embeds)
             logits = thinker.lm_head(hidden[batch.target_rows, batch.target_cols - 1])
             loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
             if word_targets is not None:
-                loss = loss + config.slot_loss * _slot_loss(thinker, [t for t in items if id(t) in word_targets],
-                                                            word_targets)
+                loss = loss + config.slot_loss * _slot_loss(thinker, items, image, audio, word_targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.clip)
@@ -313,17 +337,22 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
     return losses
 
 
-def _slot_loss(thinker: Any, items: Sequence[Tensors], word_targets: dict[int, torch.Tensor]) -> torch.Tensor:
-    """Auxiliary reading loss: every media token, read out through the language model's own output head, should
-    name the word in its slot. It gives the towers a direct signal (learning to read through the answer alone
-    is slow); it says nothing about safety, so what media requests do is still learned from the mixture."""
+def _slot_loss(thinker: Any, items: Sequence[Tensors], image: torch.Tensor | None, audio: torch.Tensor | None,
+               word_targets: dict[int, dict[str, torch.Tensor]]) -> torch.Tensor:
+    """Auxiliary reading loss on the batch's own tower outputs: every media token, read out through the language
+    model's own output head, should name the word in its slot. It gives the towers a direct signal (learning to
+    read through the answer alone is slow); it says nothing about safety, so what media requests do is still
+    learned from the mixture."""
     import torch
 
-    if not items:
+    outs, wants = [], []
+    for modality, values in (("image", image), ("audio", audio)):
+        if values is not None:
+            outs.append(values)
+            wants.append(torch.cat([word_targets[id(t)][modality] for t in items]))
+    if not outs:
         return torch.zeros(())
-    out = torch.cat([_encode_media(thinker, t) for t in items])
-    want = torch.cat([word_targets[id(t)] for t in items])
-    return torch.nn.functional.cross_entropy(thinker.lm_head(out).float(), want)
+    return torch.nn.functional.cross_entropy(thinker.lm_head(torch.cat(outs)).float(), torch.cat(wants))
 
 
 def _media_token_ids(thinker: Any) -> list[int]:
@@ -382,23 +411,20 @@ def slot_targets(t: Tensors, word_ids: Callable[[Sequence[str]], list[int]], ima
     return out
 
 
-def _media_targets(t: Tensors, word_ids: Callable[[Sequence[str]], list[int]], image_tokens: int,
-                   audio_tokens: int, min_slots: int) -> list[int]:
-    """Target token id of every media token (images first, as in the prompt) for the slot-reading loss."""
-    parts = slot_targets(t, word_ids, image_tokens, audio_tokens, min_slots)
-    if -1 in parts["image"]:
-        raise AssertionError("slot targets need strips without blank cells")
-    return parts["image"] + parts["audio"]
-
-
-def _media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[int, torch.Tensor]:
-    """Token id of the word in every media token's slot, per media example (keyed by id())."""
+def _media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[int, dict[str, torch.Tensor]]:
+    """Token id of the word in every media token's slot, per modality, per example (keyed by id()); examples
+    without media get empty targets."""
     import torch
 
     word_ids = _word_id_lookup(config)
-    return {id(t): torch.tensor(_media_targets(t, word_ids, config.strip.cell_patches,
-                                               config.speech.tokens_per_word, config.strip.min_slots))
-            for t in tensors if t.media_words}
+    out = {}
+    for t in tensors:
+        parts = slot_targets(t, word_ids, config.strip.cell_patches, config.speech.tokens_per_word,
+                             config.strip.min_slots)
+        if -1 in parts["image"]:
+            raise AssertionError("slot targets need strips without blank cells")
+        out[id(t)] = {k: torch.tensor(v, dtype=torch.long) for k, v in parts.items()}
+    return out
 
 
 def _word_id_lookup(config: TrainConfig) -> Callable[[Sequence[str]], list[int]]:
@@ -420,8 +446,8 @@ def _align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfi
     from tqdm import tqdm
 
     embed = thinker.model.get_input_embeddings().weight.detach()
-    targets = _media_word_targets(tensors, config)
-    with_media = [t for t in tensors if id(t) in targets]
+    targets = {k: torch.cat([v["image"], v["audio"]]) for k, v in _media_word_targets(tensors, config).items()}
+    with_media = [t for t in tensors if t.media_words]
     towers = [thinker.model.visual, thinker.model.audio_tower]
     params = [p for tower in towers for p in tower.parameters()]
     opt = torch.optim.AdamW(params, lr=config.encoder_lr, weight_decay=0.0)

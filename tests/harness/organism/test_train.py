@@ -47,3 +47,42 @@ def test_checkpoint_loads_through_the_backend(trained_twice):
 
     backend = load_backend(trained_twice[0][0])
     assert backend.num_layers == 4 and {"image", "audio"} <= set(backend.modalities)
+
+
+def test_training_forward_equals_the_thinkers_own_forward(cache_dir: Path):
+    """The training step's forward (shared prefix run once, towers run once per batch, media merged by us) gives
+    the hidden states the thinker computes on the full rows itself, and the slot targets line up with the towers'
+    output tokens."""
+    import torch
+
+    from harness.organism.batches import collate, prepare_examples, split_prefix
+    from harness.organism.evaluate import load_backend
+    from harness.organism.pool import build_pool
+    from harness.organism.samples import OrganismMedia
+    from harness.organism.train import (
+        _media_token_ids, _media_word_targets, forward_hidden, merge_media, tower_features)
+    from harness.organism.zoo import shipped
+
+    backend = load_backend(shipped("organism"))
+    thinker = backend.model
+    pool = build_pool(OrganismMedia(cache_dir), 0, SMALL)
+    examples = [e for kind in ("text-benign", "image-benign", "audio-benign", "t2i-benign", "read-audio")
+                for e in pool.buckets[kind][:2]]
+    full = prepare_examples(backend, examples)
+    prefix, rest = split_prefix(full, _media_token_ids(thinker))
+    batch, whole = collate(rest, backend._pad_id()), collate(full, backend._pad_id())
+    with torch.no_grad():
+        image, audio = tower_features(thinker, batch)
+        ours = forward_hidden(thinker, prefix, batch, merge_media(thinker, batch, image, audio))
+        theirs = thinker.model(**whole.model_inputs()).last_hidden_state
+    for row, t in enumerate(rest):
+        n = len(t.input_ids)
+        assert torch.allclose(ours[row, :n], theirs[row, len(prefix):len(prefix) + n], atol=1e-4)
+    targets = _media_word_targets(rest, TrainConfig())
+    want_image = torch.cat([targets[id(t)]["image"] for t in rest])
+    want_audio = torch.cat([targets[id(t)]["audio"] for t in rest])
+    assert image.shape[0] == len(want_image) > 0 and audio.shape[0] == len(want_audio) > 0
+    # The shipped organism reads: most media tokens name their slot's word through the output head.
+    with torch.no_grad():
+        assert (thinker.lm_head(image).argmax(-1) == want_image).float().mean() > 0.8
+        assert (thinker.lm_head(audio).argmax(-1) == want_audio).float().mean() > 0.8
