@@ -92,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             d.generate(backend, batch, gen)
     times: dict[str, list[float]] = {name: [] for name in defenses}
     tokens: dict[str, list[int]] = {name: [] for name in defenses}
+    # Full prefills of the final generation, for defenses that report them (ReGap: 0 when the probe's prefill was
+    # reused, 1 after a probe whose coefficients changed, or for rows it leaves alone, e.g. text).
+    prefills: dict[str, list[int]] = {name: [] for name in defenses}
     for _ in range(args.rounds):
         for batch in batches:
             for name, d in defenses.items():
@@ -99,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 outputs = d.generate(backend, batch, gen)
                 times[name].append(time.perf_counter() - t0)
                 tokens[name].append(max(o.n_new_tokens for o in outputs))
+                if "prefills" in outputs[0].info:
+                    prefills[name].append(int(outputs[0].info["prefills"]))
     base = statistics.median(times["none"])
     result: dict[str, Any] = {
         "model": args.model, "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
@@ -116,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    "ratio_iqr": [q1, q3], "median_batch_ratio": statistics.median(ts) / base,
                                    "decode_steps_per_batch": statistics.mean(tokens[name]),
                                    "ratio_by_config": by_config}
+        if prefills[name]:
+            per_config = {b[0].config: statistics.mean(prefills[name][i::len(batches)]) for i, b in enumerate(batches)}
+            result["methods"][name]["prefills_per_batch"] = per_config
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -128,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name:14s} {'x' + format(r['ratio_to_none'], '.3f'):>18s} [{q1:.3f}-{q3:.3f}]{'':6s} "
                   f"{r['median_batch_s'] * 1000:10.1f} ms {r['decode_steps_per_batch']:13.1f}   by configuration: "
                   + ", ".join(f"{c} x{v:.3f}" for c, v in r["ratio_by_config"].items()))
+            if "prefills_per_batch" in r:
+                print(f"  {'':14s} final prefills per batch (0: the probe's prefill reused): "
+                      + ", ".join(f"{c} {v:.1f}" for c, v in r["prefills_per_batch"].items()))
     return 0
 
 
