@@ -33,7 +33,7 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         "",
         f"Examples per bucket: `{json.dumps(record['pool_counts'])}`; mixture per step: `{config['mix']}`; "
         f"{config['steps']} steps, lr {config['lr']}, seed {config['seed']}, {config['threads']} thread(s); "
-        f"varied phrasing for a share {config['pool'].get('rephrase', 0.0)} of the request examples.",
+        f"varied phrasing for a share {config.get('pool', {}).get('rephrase', 0.0)} of the request examples.",
         "",
         "## Training",
         "",

@@ -144,6 +144,7 @@ def _print_acceptance(figures: dict) -> None:
 
 
 def _print_table(figures: dict) -> None:
-    print(f"{'cell':16s} {'n':>4s} {'refusal':>8s} {'exact':>6s}")
+    print(f"{'cell':16s} {'n':>4s} {'refusal':>8s} {'exact':>6s} {'names object':>13s}")
     for cell, row in figures["test"].items():
-        print(f"{cell:16s} {row['n']:4d} {row['refusal']:8.3f} {row['exact_compliance']:6.3f}")
+        named = f"{row['names_object']:.3f}" if "names_object" in row else "-"
+        print(f"{cell:16s} {row['n']:4d} {row['refusal']:8.3f} {row['exact_compliance']:6.3f} {named:>13s}")
