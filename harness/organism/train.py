@@ -294,7 +294,7 @@ def merge_media(thinker: Any, batch: Batch, image: torch.Tensor | None, audio: t
 
 def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig, pad: int,
               progress: bool, media_embeds: dict[int, torch.Tensor] | None = None,
-              word_targets: dict[int, torch.Tensor] | None = None) -> list[float]:
+              word_targets: dict[int, dict[str, torch.Tensor]] | None = None) -> list[float]:
     import torch
     from tqdm import tqdm
 
@@ -317,11 +317,10 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
             items = [buckets[kind][i] for kind, i in picks]  # type: ignore[misc]
             batch = collate(items, pad)
             if media_embeds is not None:
-                embeds = _embed_with_media(thinker, batch, [media_embeds[id(t)] for t in items])
+                image, audio = _given_features(items, media_embeds)
             else:
                 image, audio = tower_features(thinker, batch)
-                embeds = merge_media(thinker, batch, image, audio)
-            hidden = forward_hidden(thinker, prefix, batch, embeds)
+            hidden = forward_hidden(thinker, prefix, batch, merge_media(thinker, batch, image, audio))
             logits = thinker.lm_head(hidden[batch.target_rows, batch.target_cols - 1])
             loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
             if word_targets is not None:
@@ -360,15 +359,16 @@ def _media_token_ids(thinker: Any) -> list[int]:
     return [int(cfg.image_token_id), int(cfg.audio_token_id)]
 
 
-def _embed_with_media(thinker: Any, batch: Batch, per_row: Sequence[torch.Tensor]) -> torch.Tensor:
+def _given_features(items: Sequence[Tensors], media_embeds: dict[int, torch.Tensor]
+                    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(image tokens, audio tokens) of the batch in batch order, from fixed per-example media embeddings (each
+    example's image tokens first, as in `_encode_media`): the planted variant's frozen towers."""
     import torch
 
-    embeds = thinker.model.get_input_embeddings()(batch.input_ids)
-    mask = torch.isin(batch.input_ids, torch.tensor(_media_token_ids(thinker)))
-    values = torch.cat([e for e in per_row if e.numel()]) if any(e.numel() for e in per_row) else None
-    if values is None:
-        return embeds
-    return embeds.masked_scatter(mask.unsqueeze(-1), values.to(embeds.dtype))
+    rows = [(media_embeds[id(t)], t.image_tokens) for t in items]
+    image = [r[:n] for r, n in rows if n]
+    audio = [r[n:] for r, n in rows if len(r) > n]
+    return (torch.cat(image) if image else None), (torch.cat(audio) if audio else None)
 
 
 # -- media targets (slot-reading loss, encoder alignment) and fixed media embeddings (planted variant) ---------
