@@ -27,6 +27,7 @@ no held-out phrasing is ever trained on.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 
@@ -107,6 +108,7 @@ class Rephrased(world.Request):
         return self.phrase.replace("a {obj}", world.T2I_OBJECT).format(verb=self.verb)
 
 
+@functools.cache  # pure; `rephrase` asks for it once per rephrased example
 def filler_words() -> tuple[str, ...]:
     """Words a varied phrasing may insert: every word of the training prompts and answers (train templates, reading
     prompts, refusal and compliance) except verbs, objects and the core's "a". Words found only in the held-out
