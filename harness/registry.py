@@ -103,13 +103,28 @@ class Registry(Generic[T]):
         return self.entry(name).origin
 
 
+class ImportTargetError(ValueError):
+    """A `module:Class` target that cannot be imported: the message names the target and what is missing."""
+
+
 def _import_target(target: str) -> object:
     module_name, _, attr = target.partition(":")
-    if not attr:
-        raise ValueError(f"lazy registry target {target!r} must look like 'module:Class'")
-    module = importlib.import_module(module_name)
+    if not attr or not module_name:
+        raise ImportTargetError(f"{target!r} must look like 'module:Class'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # the missing module may be the target itself or something it imports: name both
+        inner = f" (needed by {module_name!r})" if exc.name and exc.name != module_name else ""
+        raise ImportTargetError(f"cannot import {target!r}: no module named {exc.name or module_name!r}{inner}; "
+                                f"is the package installed, or on PYTHONPATH?") from None
     obj: object = module
     for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = sorted(n for n in dir(obj) if not n.startswith("_") and isinstance(getattr(obj, n), type))
+            close = difflib.get_close_matches(part, public, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ImportTargetError(f"cannot import {target!r}: {module_name!r} has no attribute {part!r}.{hint}")
         obj = getattr(obj, part)
     return obj
 
