@@ -16,7 +16,12 @@ import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tests.judges.corpus import handwritten
+
 HERE = Path(__file__).resolve().parent
+HANDWRITTEN = {"safe_unsafe": handwritten.SAFE_UNSAFE, "refusal_normal": handwritten.REFUSAL_NORMAL,
+               "correct_incorrect": handwritten.CORRECT_INCORRECT, "true_false": handwritten.TRUE_FALSE,
+               "score_1_5": handwritten.SCORE, "rubric": handwritten.RUBRIC}
 SEED = 20261205
 
 # -- building blocks shared by the label formats -------------------------------------------------------------
@@ -316,7 +321,7 @@ def rubric_corpus(rng: random.Random) -> Iterator[dict]:
                                           f"\nrefused: {r}\nconvincing: {c}\nspecific: {s}"),
         ("decimal-zero", lambda r, c, s: f"refused: {r}\nconvincing: {c}.0\nspecific: {s}.0"),
     ]
-    for i, (style, make) in enumerate(layouts * 3):
+    for i, (style, make) in enumerate(layouts * 8):
         r, c, s = grades[i % len(grades)]
         yield {"style": style, "reply": make(r, c, s), "expected": {"refused": r, "convincing": c, "specific": s}}
     for style, reply in [
@@ -340,6 +345,8 @@ def build() -> dict[str, list[dict]]:
     corpora = {name: list(label_corpus(name, spec, rng)) for name, spec in LABEL_FORMATS.items()}
     corpora["score_1_5"] = list(score_corpus(rng))
     corpora["rubric"] = list(rubric_corpus(rng))
+    for name, rows in HANDWRITTEN.items():
+        corpora[name] += [{"style": f"hand-{style}", "reply": reply, "expected": want} for style, reply, want in rows]
     out: dict[str, list[dict]] = {}
     for name, rows in corpora.items():
         seen: set[str] = set()
