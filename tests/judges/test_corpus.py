@@ -18,6 +18,7 @@ import pytest
 from judges.parsing import Parsed
 from judges.templates import TEMPLATES
 from tests.judges.corpus import make_corpus
+from tests.judges.corpus.reference_rules import reference_verdict
 
 CORPUS = Path(make_corpus.__file__).resolve().parent
 FORMAT_TEMPLATES = {
@@ -79,6 +80,19 @@ def figures(name: str, template: str) -> dict[str, Any]:
             "ambiguous_decided": decided, "problems": problems}
 
 
+def reference_figures(name: str) -> dict[str, int] | None:
+    """The same counts for the reference parser's rule (tests/judges/corpus/reference_rules.py)."""
+    rows = load(name)
+    if reference_verdict(name, "") is None:
+        return None
+    stated = [r for r in rows if r["expected"] != "unknown"]
+    got = [reference_verdict(name, r["reply"]) for r in stated]
+    return {"unknown": sum(g == "unknown" for g in got),
+            "flipped": sum(g not in ("unknown", r["expected"]) for g, r in zip(got, stated, strict=True)),
+            "ambiguous_decided": sum(reference_verdict(name, r["reply"]) != "unknown"
+                                     for r in rows if r["expected"] == "unknown")}
+
+
 def test_committed_corpus_is_what_the_generator_writes():
     for name, rows in make_corpus.build().items():
         assert (CORPUS / f"{name}.jsonl").read_text(encoding="utf-8") == make_corpus.dumps(rows), name
@@ -106,5 +120,10 @@ def test_corpus_figures_hold_for_every_template():
                           f"{f['ambiguous_decided']:>7}")
             if rate > MAX_UNKNOWN or f["flipped"] or f["ambiguous_decided"]:
                 failures += [f"{template}: {p}" for p in f["problems"]]
+    report.append("reference rule on the same replies (unknown / flipped / ambiguous decided):")
+    for name in FORMAT_TEMPLATES:
+        ref = reference_figures(name)
+        report.append(f"  {name:<18} " + ("no reference parser" if ref is None else
+                                          f"{ref['unknown']} / {ref['flipped']} / {ref['ambiguous_decided']}"))
     print("\n" + "\n".join(report))
     assert not failures, "\n".join(failures)
