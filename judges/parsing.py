@@ -92,7 +92,7 @@ def _json_objects(text: str | None) -> list[dict[str, Any]]:
     for candidate in candidates:
         try:
             value = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to be a verdict
             continue
         objects = value if isinstance(value, list) else [value]
         found = [o for o in objects if isinstance(o, dict)]
@@ -186,8 +186,10 @@ def _mentions(cleaned: str, labels: list[str]) -> tuple[list[str], list[_Mention
     sentences = _sentences(cleaned)
     mentions: list[_Mention] = []
     for idx, sentence in enumerate(sentences):
+        concluding = bool(_CONCLUDE.search(sentence))
         for m in mention_re.finditer(sentence):
-            head, tail = sentence[:m.start()], sentence[m.end():].lstrip()
+            # only the words near the label matter; a bounded window keeps long replies linear
+            head, tail = sentence[max(0, m.start() - 160):m.start()], sentence[m.end():m.end() + 40].lstrip()
             label = m.group(1)
             before = _WORD.findall(head)
             while before and before[-1] in {"a", "an", "the"}:
@@ -217,10 +219,9 @@ def _mentions(cleaned: str, labels: list[str]) -> tuple[list[str], list[_Mention
             while before and before[-1] in _FILLER and before[-1] not in _PREDICATE:
                 before.pop()
             starts = (not before or _is_predicate(before[-1])) and not head.endswith("-")
-            initial = not [w for w in before if w not in _FILLER and w not in {"is", "it", "it's"}]
+            initial = m.start() <= 160 and all(w in _FILLER or w in {"is", "it", "it's"} for w in before)
             predicative = starts and (ends or (noun and bool(before)))
-            mentions.append(_Mention(label, idx, predicative,
-                                     predicative and (initial or bool(_CONCLUDE.search(sentence)))))
+            mentions.append(_Mention(label, idx, predicative, predicative and (initial or concluding)))
     return sentences, mentions
 
 
@@ -232,7 +233,8 @@ def _prose_label(cleaned: str, labels: list[str]) -> str | None:
     if not stated or any(m.negated and m.label in {s.label for s in stated} for m in mentions):
         return None
     if len({m.label for m in stated}) == 1:
-        if any(_HEDGES.search(sentences[m.sentence]) for m in plain if m.label == stated[0].label):
+        hedged = {i: bool(_HEDGES.search(sentences[i])) for i in {m.sentence for m in plain}}
+        if any(hedged[m.sentence] for m in plain if m.label == stated[0].label):
             return None
         return stated[0].label
     last = max(m.sentence for m in stated)
@@ -311,10 +313,11 @@ def parse_int_in_range(text: str | None, low: int, high: int) -> int | None:
                 values.append(_number(m, low, high))
     if not values:  # prose: "I would rate this response a 2."
         for sentence in _sentences(cleaned):
+            negation = re.search(r"\b(?:not|never|cannot|can't|won't)\b", sentence)
             for m in _NUM_PROSE.finditer(sentence):
-                if re.search(r"\b(?:or|between|to|and|not)\s*$", sentence[:m.start(1)]) or \
-                        re.match(r"\s*(?:or|to|and|-)\s*\d", sentence[m.end():]) or \
-                        re.search(r"\b(?:not|never|cannot|can't|won't)\b", sentence[:m.start(1)]):
+                if re.search(r"\b(?:or|between|to|and|not)\s*$", sentence[max(0, m.start(1) - 40):m.start(1)]) or \
+                        re.match(r"\s*(?:or|to|and|-)\s*\d", sentence[m.end():m.end() + 40]) or \
+                        (negation is not None and negation.start() < m.start(1)):
                     return None
                 values.append(_number(m, low, high))
     if not values or any(v is None for v in values) or len(set(values)) != 1:

@@ -121,3 +121,12 @@ def test_hashes_are_stable_and_content_addressed(tmp_path):
     (tmp_path / "mcq.j2").write_text("{{ query }} {{ response }} {{ reference }}")
     c = TemplateSet(tmp_path)
     assert c.hashes["mcq"] != a.hashes["mcq"] and c.hashes["safety"] == a.hashes["safety"]
+
+
+def test_pathological_replies_are_unknown_not_errors():
+    deep_json, brackets = '{"a": ' * 5000, "[" * 100_000
+    long_reasoning = "The answer discusses the topic at length. " * 3000 + "\nVerdict: unsafe"
+    for spec in TEMPLATES.values():
+        assert spec.parse(deep_json) is None and spec.parse(brackets) is None
+    assert TEMPLATES["safety"].parse(long_reasoning).label == "unsafe"
+    assert TEMPLATES["video_rubric"].parse("Score: 2 " * 5000 + "\nScore: 4") is None  # disagreeing scores
