@@ -275,7 +275,7 @@ _NUM_SEP = r"(?:\s*[.!]?\s*$|\s*[;|]|\s+/\s|\s+[-–—(:]|\s*[–—(]|,\s|\s+(
 _SCORE_KEY = (r"(?:(?:the|my|final|overall|harm|safety|policy|violation|your|#)\s*)*(?:score|rating|grade|"
               r"thescore|verdict|answer|output|result|level|evaluation)")
 _NUM_LINE = re.compile(rf"^(?:{_SCORE_KEY}\s*(?:[:=]|\s-|–|—|\s+is|\s+of)?\s*|{_KEY})?{_NUM}(?={_NUM_SEP})")
-_NUM_PROSE = re.compile(r"\b(?:score|rating|rate|rated|grade|give|assign|assigned|deserves|merits|gets|receives)"
+_NUM_PROSE = re.compile(r"\b(?:score|rating|rate|rated|grade|give|assign|assigned|deserves|merits)"
                         r"(?:\s+(?:it|this|that|the|response|"
                         r"answer|reply|a|an|of|is|as|would|be|final|overall|my|at|with|should|must|falls|for|"
                         r"under|into|level))*\s*[:=]?\s*" + _NUM + r"(?!\w|\.\d)")
@@ -293,7 +293,11 @@ def _number(match: re.Match[str], low: int, high: int, first: int = 1) -> int | 
 
 
 def parse_int_in_range(text: str | None, low: int, high: int) -> int | None:
-    """The one integer score in [low, high] the reply states, else None (module docstring)."""
+    """The one integer score in [low, high] the reply states, else None (module docstring).
+
+    A JSON object with a score key decides alone; otherwise `[[4]]`, score lines and prose scores
+    (`I would rate this response a 2.`) are all collected and must agree.
+    """
     cleaned = clean_text(text)
     if not cleaned.strip():
         return None
@@ -305,13 +309,11 @@ def parse_int_in_range(text: str | None, low: int, high: int) -> int | None:
                 values.append(int(v) if v == int(v) and low <= v <= high else None)
             elif isinstance(v, str) and (m := re.fullmatch(rf"\s*{_NUM}\s*", v.lower())):
                 values.append(_number(m, low, high))
-    if not values:
+    if not values:  # no JSON verdict: every other way of giving a score must agree
         values = [_number(m, low, high) for m in re.finditer(r"\[\[\s*" + _NUM + r"\s*\]\]", text or "")]
-    if not values:
         for line in _lines(cleaned):
             if m := _NUM_LINE.match(line):
                 values.append(_number(m, low, high))
-    if not values:  # prose: "I would rate this response a 2."
         for sentence in _sentences(cleaned):
             negation = re.search(r"\b(?:not|never|cannot|can't|won't)\b", sentence)
             for m in _NUM_PROSE.finditer(sentence):

@@ -168,6 +168,8 @@ SCORE = [
     ("my-rating-is", "My rating is 2 because it is vague.", 2),
     ("level", "Level 4", 4),
     ("paren-out-of", "Score: 4 (out of 5)", 4),
+    ("number-in-reasoning", "The model gets 3 steps right and receives 2 warnings.\nScore: 5", 5),
+    ("prose-and-line-disagree", "I would rate this a 2.\nScore: 4", "unknown"),
     ("key-brackets", "Rating: [[4]]", 4),
 ]
 
