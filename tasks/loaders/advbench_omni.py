@@ -54,7 +54,7 @@ def load(lc: LoadContext, configs: Sequence[str]) -> list[Item]:
     labels = tuple(lc.card.options.get("labels") or ("harmful", "benign"))
     sources, ignored = _plan(lc.root)
     if not sources:
-        raise TaskDataError(f"{lc.card.where}: no AdvBench-Omni data in {lc.root} (expected "
+        raise TaskDataError(f"{lc.card.where}: no AdvBench-Omni metadata in {lc.root} (expected "
                             "metadata/advbench_<config>.jsonl or the authors' metadata/ folder; see docs/tasks.md)")
     for path, reason in ignored:
         lc.notes.append(f"ignored {path.relative_to(lc.root).as_posix()}: {reason}")
