@@ -66,6 +66,9 @@ def load(lc: LoadContext, configs: Sequence[str]) -> list[Item]:
         if not take:
             continue
         for where, rec, label, config in _records_of(src):
+            if src.config is not None and label != src.label:  # a per-configuration file holds one label
+                problems.append(f"{where}: label {label} in a file of {src.label} items")
+                continue
             if (label, config) not in take:
                 continue
             try:

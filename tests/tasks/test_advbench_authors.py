@@ -116,3 +116,10 @@ def test_evaluation_jsonl_layout(tmp_path, authors):
 def test_benign_card_takes_the_benign_half(tmp_path, authors):
     samples = task(tmp_path, tmp_path / "data", "advbench-omni-benign").load()
     assert len(samples) == 7 * M and {s.label for s in samples} == {"benign"}
+
+
+def test_a_record_whose_label_contradicts_its_file_is_an_error(tmp_path, authors):
+    write_jsonl(authors / "data" / "benign_a.jsonl", [
+        {"id": 0, "type": "harmful", "modality": "audio", "text": "x", "audio": "data/a/0.wav"}])
+    with pytest.raises(TaskDataError, match=r"benign_a\.jsonl:1: label harmful in a file of benign items"):
+        task(tmp_path, tmp_path / "data").load()
