@@ -191,7 +191,7 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
             judge.close()
         summary = write_summary(store, spec, samples, default_judge=judge.id, judges={judge.id: judge.describe()},
                                 notes=notes)
-    for note in notes:
+    for note in summary.get("notes") or notes:  # the summary adds e.g. a benign/harmful imbalance
         echo(f"NOTE: {note}")
     echo(format_table(summary))
     echo(f"results: {store.dir}")

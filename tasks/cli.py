@@ -50,8 +50,13 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--source-prefix", default="advbench", help="prefix of source ids (default: advbench)")
     b.add_argument("--limit", type=int, default=None, help="use only the first N harmful behaviours")
     b.add_argument("--benign", default=None,
-                   help="benign prompts (same formats as --source); default: the project's built-in benign "
-                        "prompts, as many as harmful behaviours")
+                   help="benign prompts (same formats as --source); default: the project's 600 built-in benign "
+                        "prompts, as many as harmful behaviours (see --benign-count)")
+    b.add_argument("--benign-count", type=int, default=None, metavar="N",
+                   help="use the first N benign prompts (default: as many as harmful behaviours, at most all)")
+    b.add_argument("--font", default=None, metavar="FILE",
+                   help="typography font file (default: the system's FreeMonoBold.ttf); its sha256 goes into "
+                        "the manifest")
     b.add_argument("--no-benign", action="store_true", help="build the harmful configurations only")
     b.add_argument("--configs", default=None, help="comma-separated subset of t,i,a,v,t2i,t2a,t2v,t2ia,t2va,a2i,a2v")
     b.add_argument("--rewriter", choices=["rule", "openai"], default="rule",
@@ -104,9 +109,22 @@ def cmd_build_advbench_omni(args: argparse.Namespace) -> int:
         elif args.benign:
             benign += read_behaviours(args.benign, default_label="benign", prefix="benign", cache_dir=hf_cache)
         elif not benign:
-            benign = builtin_benign(len(harmful))
+            benign = builtin_benign()
+        if args.benign_count is not None:
+            if args.benign_count < 0 or args.benign_count > len(benign):
+                raise CLIError(f"--benign-count {args.benign_count}: between 0 and the {len(benign)} benign "
+                               "prompts available")
+            benign = benign[:args.benign_count]
+        elif not args.benign and not any(b.label == "benign" for b in rows):
+            benign = benign[:len(harmful)]
     except BehaviourSourceError as exc:
         raise CLIError(str(exc)) from None
+    from tasks.render import MissingToolError, TypographyParams
+
+    try:
+        typography = TypographyParams.with_font_file(args.font) if args.font else TypographyParams()
+    except (MissingToolError, OSError) as exc:
+        raise CLIError(str(exc) if str(exc).startswith("--font") else f"--font {args.font}: {exc}") from None
     if args.rewriter == "openai":
         if not args.rewriter_model:
             raise CLIError("--rewriter openai needs --rewriter-model")
@@ -116,13 +134,13 @@ def cmd_build_advbench_omni(args: argparse.Namespace) -> int:
         rewriter = RuleBasedSplitter()
     configs = tuple(c.strip() for c in args.configs.split(",") if c.strip()) if args.configs else HARMFUL_CONFIGS
     opts = BuildOptions(
-        out=out, rewriter=rewriter, speech=_speech_engine(args), configs=configs,
+        out=out, rewriter=rewriter, speech=_speech_engine(args), configs=configs, typography=typography,
         benign_media_instruction=args.benign_media_instruction == "reference", keep_flagged=args.keep_flagged,
         show_progress=not args.no_progress,
         source={"source": args.source, "text_column": args.text_column, "split": args.split,
                 "n_harmful": len(harmful), "benign": args.benign or ("none" if args.no_benign else
                                                                       "built-in project prompts"),
-                "n_benign": len(benign)},
+                "n_benign": len(benign), "benign_count": args.benign_count},
     )
     report = build([*harmful, *benign], opts)
     print(report.summary())

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from harness.balance import balance_warning
 from tasks.advbench_omni.behaviours import Behaviour
 from tasks.advbench_omni.layout import (
     BENIGN_EXTENSION_CONFIGS,
@@ -226,6 +227,9 @@ def build(behaviours: Sequence[Behaviour], opts: BuildOptions,
     for (label, config), recs in records.items():
         counts[config][label] = len(recs)
     warnings = [f"typography overflow (text clipped at the bottom): {t[:60]!r}" for t in sorted(set(media.overflow))]
+    balance = balance_warning(sum(b.label == "harmful" for b in behaviours), sum(b.label == "benign" for b in behaviours))
+    if balance:
+        warnings.insert(0, balance)
     n_fallback = sum(1 for f in flagged if "fallback" in f.get("flags", []))
     if n_fallback:
         warnings.append(f"{n_fallback} rewrite(s) used the generic fallback (no connector found; the whole "
@@ -239,6 +243,9 @@ def build(behaviours: Sequence[Behaviour], opts: BuildOptions,
         "rewriter": opts.rewriter.describe(),
         "speech": media.speech_info,
         "typography": opts.typography.to_dict(),
+        "font": opts.typography.font_record(),
+        "prompts": {"harmful": sum(b.label == "harmful" for b in behaviours),
+                    "benign": sum(b.label == "benign" for b in behaviours)},
         "video": opts.video.to_dict(),
         "benign_media_instruction": opts.benign_media_instruction,
         "keep_flagged": opts.keep_flagged,
