@@ -1,4 +1,4 @@
-"""Strict parsers for judge outputs (shared/spec/benchmarks.md section 2, defect D10).
+"""Strict parsers for judge outputs (docs/reference.md, Benchmarks §2, defect D10).
 
 Rule for label outputs: take the first non-empty line, strip it, lower-case it and compare it with the exact label
 set. Anything else (free text, a label inside a sentence, markdown, an out-of-range number) is `None`, which the
