@@ -1,6 +1,6 @@
 """Offline media rendering: typography images (PIL), typography videos (PyAV) and speech (espeak-ng by default).
 
-The typography parameters are those of AdvBench-Omni / FigStep (shared/spec/omnisteer.md 1.4): white 760 x 760
+The typography parameters are those of AdvBench-Omni / FigStep (docs/reference.md, OmniSteer §1.4): white 760 x 760
 canvas, black FreeMonoBold 80, text origin (20, 10), 11 px line spacing, wrapped at 15 characters. A typography
 video shows the same frame for the middle of a 3 s clip at 10 fps (1.0 s blank white, 1.5 s text, 0.5 s
 blank), encoded as MPEG-4 Part 2 (`mp4v`, the reference's codec) in MP4 with one encoder thread, so the
@@ -139,7 +139,7 @@ def render_typography(text: str, out_dir: Path, params: TypographyParams = Typog
 
 @dataclass(frozen=True)
 class VideoParams:
-    """Typography video timing (spec 1.4): 30 frames at 10 fps = 1.0 s blank, 1.5 s text, 0.5 s blank."""
+    """Typography video timing (OmniSteer §1.4): 30 frames at 10 fps = 1.0 s blank, 1.5 s text, 0.5 s blank."""
 
     fps: int = 10
     lead_frames: int = 10  # blank white frames before the text
@@ -223,7 +223,7 @@ class SpeechEngine(Protocol):
 
 @dataclass(frozen=True)
 class EspeakNG:
-    """espeak-ng, the offline default TTS (shared/spec/omnisteer.md 1.9)."""
+    """espeak-ng, the offline default TTS (docs/reference.md, OmniSteer §1.9)."""
 
     voice: str = "en-us"
     words_per_minute: int = 160

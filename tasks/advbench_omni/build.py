@@ -7,7 +7,7 @@ Media files are content-addressed (`data/<kind>/<hash>.<ext>`) and written atomi
 rewriter are cached on disk, and the metadata files are rewritten at the end: a killed build resumes where it
 stopped and an unchanged rebuild gives byte-identical PNG / MP4 files.
 
-Configuration contents (spec 1.5; `vision`, `audio`, `bridge` = the three rewrite kinds):
+Configuration contents (OmniSteer §1.5; `vision`, `audio`, `bridge` = the three rewrite kinds):
 t text | i image(prompt) | a speech(prompt) | v video(prompt) | t2i text(vision) + image(payload) |
 t2v text(vision) + video(payload) | a2i speech(vision text) + image(payload) | a2v speech(vision text) +
 video(payload) | t2a text(audio) + speech(payload) | t2ia text(bridge) + image(A) + speech(B) |

@@ -1,4 +1,5 @@
-"""The AdvBench-Omni dataset layout, shared by the loader and the offline builder (shared/spec/omnisteer.md 1.5-1.7).
+"""The AdvBench-Omni dataset layout, shared by the loader and the offline builder (docs/reference.md, OmniSteer
+§1.5-1.7).
 
     DIR/
       manifest.json                      written by the builder (absent for released data)
@@ -6,7 +7,7 @@
       metadata/benign_<config>.jsonl     benign items
       data/...                           media; records hold paths relative to DIR
 
-One record per line (spec 1.7 [project]): `id`, `source_id`, `config`, `label`, `text`, `image` / `audio` /
+One record per line (OmniSteer §1.7 [project]): `id`, `source_id`, `config`, `label`, `text`, `image` / `audio` /
 `video`, `payload` (`image_content`, `audio_content`), `render`, `origin` (`released` | `rebuilt`). The
 loader also accepts the reference code's field names (`type: safe`, `text_instruction`, `image_path`, ...,
 `modality` in either of its two vocabularies), the authors' evaluation JSONL and their analysis files
@@ -20,7 +21,7 @@ from types import MappingProxyType
 HARMFUL_CONFIGS: tuple[str, ...] = ("t", "i", "a", "v", "t2i", "t2a", "t2v", "t2ia", "t2va", "a2i", "a2v")
 
 # Allowed sample modalities per configuration. The benign pure-media items of the reference carry the
-# instruction "Describe this image/audio/video in detail." (spec 1.6), hence the `+text` alternatives.
+# instruction "Describe this image/audio/video in detail." (OmniSteer §1.6), hence the `+text` alternatives.
 CONFIG_MODALITIES = MappingProxyType({
     "t": ("text",),
     "i": ("image", "image+text"),
@@ -56,13 +57,13 @@ TYPED_TEXT = MappingProxyType({
     "t2va": True, "a2i": False, "a2v": False,
 })
 
-# Benign pure-media instruction of the reference (spec 1.6).
+# Benign pure-media instruction of the reference (OmniSteer §1.6).
 BENIGN_MEDIA_INSTRUCTION = MappingProxyType({
     "i": "Describe this image in detail.",
     "a": "Describe this audio in detail.",
     "v": "Describe this video in detail.",
 })
-# Benign configurations that have no counterpart in the reference repository (spec 1.6, [project]).
+# Benign configurations that have no counterpart in the reference repository (OmniSteer §1.6, [project]).
 BENIGN_EXTENSION_CONFIGS: tuple[str, ...] = ("t2ia", "t2va", "a2i", "a2v")
 
 METADATA_DIR = "metadata"

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness.registries import default_registries
+from harness.run.registries import default_registries
 from tasks.base import TaskContext
 from tasks.card import TaskDataError
 from tests.support.task_data import audio_bytes, png_bytes, write, write_jsonl
