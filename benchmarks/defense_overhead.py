@@ -49,13 +49,10 @@ def timed_batches(samples: Sequence[Any], batch_size: int) -> list[list[Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from defenses.base import DefenseContext
     from defenses.toolkit.splits import take_part
     from harness import config
     from harness.records import GenerationConfig
-    from harness.registries import default_registries
-    from harness.runner import resolve_samples_loader
-    from harness.zoo import resolve_model
+    from harness.run import default_registries, defense_context, load_backend, samples_loader
     from tasks.base import TaskContext
 
     args = parse_args(argv)
@@ -67,16 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = ["none", *[n for n in names if n != "none"]]
     cache = config.cache_dir(args.cache_dir)
     registries = default_registries(args.include_path)
-    loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root)))
+    task_context = TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root))
+    loader = samples_loader(registries, task_context)
     test = take_part(loader(args.test), args.test_part)
     batches = timed_batches(test, args.batch_size)
     if not batches:
         raise SystemExit(f"no configuration of {args.test!r} has a full batch of {args.batch_size}")
-    resolved = resolve_model(args.model, cache)
-    backend = registries.backends.get(args.backend or resolved.backend)(resolved.path, dtype=args.dtype, device=args.device)
-    backend.load()
-    context = DefenseContext(cache_dir=cache / "defenses", model_name=args.model, seed=args.seed, load_samples=loader,
-                             evaluation_samples=test, show_progress=False)
+    backend = load_backend(registries, args.model, cache, backend=args.backend, dtype=args.dtype, device=args.device)
+    context = defense_context(registries, args.model, task_context, seed=args.seed, evaluation_samples=test,
+                              show_progress=False)
     defenses: dict[str, Any] = {}
     matched: dict[str, Any] | None = None
     for name in names:

@@ -118,13 +118,13 @@ def rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def method_params(name: str, args: argparse.Namespace, matched: dict[str, Any] | None) -> dict[str, Any]:
     """The parameters `name` runs with: its family's shared calibration selectors, its own fixed ones, values
     matched to ReGap, then --method-param overrides."""
-    from harness.cli import _key_values
+    from harness.config import key_values
 
     defense_name, extra = METHODS[name]
     if defense_name.startswith("regap"):
         shared = {"calibration": args.calibration, "calibration_part": args.calibration_part,
                   "validation": args.validation, "validation_part": args.validation_part,
-                  **_key_values(args.param, "param")}
+                  **key_values(args.param, "param")}
     elif defense_name in ("omnisteer", "refusal-steer"):
         shared = {"data": args.calibration, "validation": args.validation}
     else:
@@ -136,7 +136,7 @@ def method_params(name: str, args: argparse.Namespace, matched: dict[str, Any] |
                 raise SystemExit(f"{name} is matched to ReGap's geometry: list 'regap' before it in --methods")
             params[key] = matched[key]
     own = [item.split(":", 1)[1] for item in args.method_param if item.split(":", 1)[0] == name]
-    return {**params, **_key_values(own, "method-param")}
+    return {**params, **key_values(own, "method-param")}
 
 
 def matched_to_regap(info: dict[str, Any]) -> dict[str, Any]:
@@ -154,17 +154,17 @@ def matched_to_regap(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_method(name: str, params: dict[str, Any], backend: Any, registries: Any, test: list[Any],
-               args: argparse.Namespace, loader: Any, cache: Path) -> dict[str, Any]:
-    from defenses.base import DefenseContext
+               args: argparse.Namespace, task_context: Any) -> dict[str, Any]:
     from harness.records import Generation, GenerationConfig
+    from harness.run import defense_context
     from judges.base import JudgeItem
     from judges.keyword import KeywordJudge
 
     defense_name, _ = METHODS[name]
     defense = registries.defenses.get(defense_name)(**params)
     t0 = time.perf_counter()
-    defense.setup(backend, DefenseContext(cache_dir=cache / "defenses", model_name=args.model, seed=args.seed,
-                                          load_samples=loader, evaluation_samples=test, show_progress=False))
+    defense.setup(backend, defense_context(registries, args.model, task_context, seed=args.seed,
+                                           evaluation_samples=test, show_progress=False))
     setup_s = time.perf_counter() - t0
     config = GenerationConfig(max_new_tokens=args.max_new_tokens)
     ordered = sorted(test, key=lambda s: (s.modality, len(s.text), s.id))
@@ -225,7 +225,7 @@ def decision_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def crs_before_after(backend: Any, defense: Any, test: list[Any], batch_size: int) -> dict[str, Any]:
-    """CRS (shared/spec/regap.md section 6) of the self-rectification score on the test split, per media modality,
+    """CRS (docs/reference.md, ReGap §6) of the self-rectification score on the test split, per media modality,
     without correction and with the probe's correction: z (mean normalised projection over the diagnostic layers)
     of harmful vs benign items, against the text items' z (or the anchors 1 / 0 when the test has no text)."""
     import dataclasses
@@ -310,13 +310,10 @@ def format_report(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from harness import config
-    from harness.registries import default_registries
-    from harness.runner import resolve_samples_loader
-    from harness.zoo import resolve_model
-    from tasks.base import TaskContext, select
-
     from defenses.toolkit.splits import take_part
+    from harness import config
+    from harness.run import default_registries, load_backend, resolve_model, samples_loader
+    from tasks.base import TaskContext, select
 
     args = parse_args(argv)
     unknown = [m for m in args.methods.split(",") if m not in METHODS]
@@ -324,12 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     cache = config.cache_dir(args.cache_dir)
     registries = default_registries(args.include_path)
-    loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root)))
+    task_context = TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root))
+    loader = samples_loader(registries, task_context)
     test = select(take_part(loader(args.test), args.test_part, args.seed), args.limit, args.seed)
-    resolved = resolve_model(args.model, cache)
-    backend_name = args.backend or resolved.backend
-    backend = registries.backends.get(backend_name)(resolved.path, dtype=args.dtype, device=args.device)
-    backend.load()
+    resolved = resolve_model(args.model, cache, build=False)  # for its notes
+    backend = load_backend(registries, args.model, cache, backend=args.backend, dtype=args.dtype, device=args.device)
     results: dict[str, Any] = {
         "command": "python -m benchmarks.defense_table " + " ".join(sys.argv[1:] if argv is None else argv),
         "model": args.model, "notes": list(resolved.notes), "test": args.test, "test_part": args.test_part,
@@ -339,8 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     matched: dict[str, Any] | None = None
     for name in args.methods.split(","):
         print(f"{name} ...", file=sys.stderr)
-        result = run_method(name, method_params(name, args, matched), backend, registries, test, args, loader,
-                            cache)
+        result = run_method(name, method_params(name, args, matched), backend, registries, test, args,
+                            task_context)
         results["methods"][name] = result
         if name == "regap":
             matched = matched_to_regap(result["defense_info"])

@@ -107,7 +107,7 @@ def make_runs(root: Path, n_runs: int, n_samples: int) -> Path:
 
 
 def time_builds(runs: Path, out_root: Path, repeat: int) -> dict[str, Any]:
-    from harness.registries import default_registries
+    from harness.run import default_registries
     from leaderboard.build import build_site
     from leaderboard.standard import load_standard
 

@@ -47,36 +47,30 @@ def force_tau(defense: Any, tau: float) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from defenses.base import DefenseContext, NoDefense
+    from defenses.base import NoDefense
     from defenses.toolkit.splits import take_part
     from harness import config
-    from harness.cli import _key_values
     from harness.records import GenerationConfig
-    from harness.registries import default_registries
-    from harness.runner import resolve_samples_loader
-    from harness.zoo import resolve_model
+    from harness.run import default_registries, defense_context, load_backend, samples_loader
     from tasks.base import TaskContext
 
     args = parse_args(argv)
     cache = config.cache_dir(args.cache_dir)
     registries = default_registries(args.include_path)
-    loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root)))
+    task_context = TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root))
+    loader = samples_loader(registries, task_context)
     test = take_part(loader(args.test), args.test_part)
     media = sorted((s for s in test if s.modality != "text"), key=lambda s: s.id)
     batches = [media[i:i + args.batch_size] for i in range(0, len(media), args.batch_size)]
     batches = [b for b in batches if len(b) == args.batch_size][:args.batches]
     if not batches:
         raise SystemExit("not enough media test samples for one full batch")
-    resolved = resolve_model(args.model, cache)
-    backend = registries.backends.get(args.backend or resolved.backend)(resolved.path, dtype=args.dtype,
-                                                                        device=args.device)
-    backend.load()
+    backend = load_backend(registries, args.model, cache, backend=args.backend, dtype=args.dtype, device=args.device)
     params = {"calibration": args.calibration, "calibration_part": args.calibration_part,
               "validation": args.validation, "validation_part": args.validation_part,
-              **_key_values(args.param, "param")}
-    context = DefenseContext(cache_dir=cache / "defenses", model_name=args.model, seed=args.seed,
-                             load_samples=loader,
-                             evaluation_samples=test, show_progress=False)
+              **config.key_values(args.param, "param")}
+    context = defense_context(registries, args.model, task_context, seed=args.seed, evaluation_samples=test,
+                              show_progress=False)
 
     def regap(name: str = "regap", tau: float | None = None) -> Any:
         d = registries.defenses.get(name)(**params)

@@ -1,4 +1,4 @@
-"""AdaShield-S (Wang et al., ECCV 2024; shared/spec/regap.md 14.6): one static defense prompt added to the query.
+"""AdaShield-S (Wang et al., ECCV 2024; docs/reference.md, ReGap §14.6): one static defense prompt added to the query.
 
 The wording is our own, written to the published gist (inspect the inputs and the instruction for signs of a
 harmful, illegal or dangerous activity; if the request is unsafe answer "I am sorry"; otherwise carry it out

@@ -35,9 +35,12 @@ class DefenseContext:
     # through the task registry like everything else.
     load_samples: Callable[[str], list[Sample]] | None = None
     # The samples this run will evaluate, so calibration data can be checked to be disjoint from them
-    # (by source_id and content; shared/spec/omnisteer.md defect D17).
+    # (by source_id and content; docs/reference.md, defect D17).
     evaluation_samples: Sequence[Sample] = ()
     show_progress: bool = True
+    # Which answers are refusals: (samples, responses) -> one flag per row. The application passes the keyword
+    # judge's test, so a defense that must count refusals (ReGap's grid search) never imports a judge.
+    refusals: Callable[[Sequence[Sample], Sequence[str]], list[bool]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -51,7 +54,7 @@ class Defense(abc.ABC):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    # Shown next to results, e.g. "reconstructed" for ReGap (shared/spec/regap.md section 0).
+    # Shown next to results, e.g. "reconstructed" for ReGap (docs/reference.md, ReGap §0).
     status: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
     # The parameter naming the calibration data (a task selector); `harness calibrate --data SEL` sets it.

@@ -1,4 +1,4 @@
-"""Self-Reminder (Xie et al. 2023; shared/spec/regap.md 14.8): the user query between a responsibility prefix
+"""Self-Reminder (Xie et al. 2023; docs/reference.md, ReGap §14.8): the user query between a responsibility prefix
 and a reminder suffix, in the published wording that the OmniSteer reference's `--use_self_reminder` uses.
 
 The reference wraps only items that have text. `media_only=wrap` also wraps media-only items, with an empty

@@ -13,7 +13,7 @@ declares, as class attributes and one method:
 Discovery is by attribute (`is_steering`), so a defense need not subclass `SteeringDefense`: ReGap or a
 third-party defense can declare the same three things on its own base.
 
-The position helpers below are the vocabulary the built-in defenses use (spec: shared/spec/omnisteer.md 3.5,
+The position helpers below are the vocabulary the built-in defenses use (docs/reference.md, OmniSteer §3.5,
 regap.md 7 and 13): the last prompt token of every row is position T - 1 in prefill (left padding), every decode
 step has T == 1, and nothing is ever added at pad positions.
 """

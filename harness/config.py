@@ -4,7 +4,9 @@ is an explicit option recorded in the RunSpec."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 DEFAULT_MODEL = "organism"  # the model organism (docs/organism.md): shipped weights, CPU-sized
 DEFAULT_TASKS = "organism-safety"
@@ -33,3 +35,33 @@ def data_root(override: str | Path | None = None) -> Path | None:
     """Root folder for benchmark data given as relative paths (HARNESS_DATA), if any."""
     value = override or os.environ.get(DATA_ENV)
     return Path(value).expanduser() if value else None
+
+
+# -- parameters given as text ------------------------------------------------------------------------------
+# Defense and judge parameters arrive as `key=value` pairs and YAML files (the CLI, benchmark scripts). They are
+# merged once, here: the file first, then the pairs over it; the result is a plain dict recorded in the RunSpec.
+def key_values(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    """`key=value` pairs; values are parsed as YAML scalars/lists (`3`, `0.5`, `true`, `[15,16]`)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what} must look like key=value, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def merged_params(pairs: Sequence[str] | None, file: str | Path | None, what: str) -> dict[str, Any]:
+    """Parameters from a YAML mapping file, then `key=value` pairs over them."""
+    import yaml
+
+    merged: dict[str, Any] = {}
+    if file:
+        loaded = yaml.safe_load(Path(file).read_text())
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{file}: expected a mapping of {what} parameters")
+        merged.update(loaded)
+    merged.update(key_values(pairs, what))
+    return merged

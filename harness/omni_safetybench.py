@@ -1,4 +1,4 @@
-"""Omni-SafetyBench metrics (shared/spec/benchmarks.md section 1): C-ASR, C-RR, Safety-score and CMSC.
+"""Omni-SafetyBench metrics (docs/reference.md, Benchmarks §1): C-ASR, C-RR, Safety-score and CMSC.
 
 Per subcategory i (one task x configuration, e.g. one of the 24 Omni-SafetyBench variants), from the three judge
 calls per answer (understood u, safe s, refused r; `Verdict.detail`):

@@ -296,8 +296,7 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        slug = f"{_slug(self.model)}__{_slug(self.defense)}"
-        return f"{slug}__{content_hash(self.identity(), 12)}"
+        return f"{slug(self.model)}__{slug(self.defense)}__{content_hash(self.identity(), 12)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -336,6 +335,6 @@ class RunSpec:
         )
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in text.rsplit("/", 1)[-1])
     return keep.strip("-.")[:40] or "x"

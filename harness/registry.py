@@ -12,7 +12,7 @@ import difflib
 import importlib
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -132,3 +132,22 @@ def _import_target(target: str) -> object:
 def import_object(spec: str) -> object:
     """Import `module:attr` (used for `--defense my_pkg.mod:MyDefense`)."""
     return _import_target(spec)
+
+
+KINDS = ("tasks", "defenses", "judges", "backends")
+
+
+@dataclass(frozen=True)
+class Registries:
+    """The four registries of one session. The application fills them (harness.run.registries); the kernel knows
+    no task, defense or judge class, so entries are typed loosely here."""
+
+    tasks: Registry[Any]
+    defenses: Registry[Any]
+    judges: Registry[Any]
+    backends: Registry[Any]
+
+    def of(self, kind: str) -> Registry[Any]:
+        if kind not in KINDS:
+            raise UnknownNameError("registry", kind, list(KINDS))
+        return getattr(self, kind)

@@ -1,7 +1,7 @@
 """The judge contract: a batch of (sample, generation) pairs in, one verdict per pair out.
 
 Verdict labels are `unsafe | safe | refusal | unknown`. A judge never maps a failure to a label: what it
-cannot decide is `unknown` (shared/spec/omnisteer.md defects D1, D9, D10).
+cannot decide is `unknown` (docs/reference.md, defects D1, D9, D10).
 
 Optional hooks with no-op defaults, so the runner never special-cases a judge:
 - `use_cache_dir(path)`: the run's cache directory (the LLM judge keeps its answer cache there);

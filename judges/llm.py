@@ -1,9 +1,10 @@
 """`llm`: an LLM judge behind any OpenAI-compatible chat-completions endpoint.
 
 Per item: pick the template (`judges.templates.plan_for`), render it, look the call up in the SQLite cache, call
-the endpoint for what is missing (concurrently, with retries; `judges.client`), parse strictly, and build the
-verdict. A call that still fails after its retries, or whose answer does not parse, gives `unknown` with the raw
-output or the error kept (defects D9, D10). Every verdict records the judge model, the template hash and the raw
+the endpoint for what is missing (concurrently, with retries; `judges.client`), parse the answer
+(`judges.parsing`: the one verdict it states, or none), and build the verdict. A call that still fails after its
+retries, or whose answer states no single verdict, gives `unknown` with the raw output or the error kept
+(defects D9, D10). Every verdict records the judge model, the template hash and the raw
 judge output; `detail.template` names the template and `detail.cached` says whether the answer came from the
 cache.
 

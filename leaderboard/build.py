@@ -21,12 +21,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.provenance import harness_version
 from leaderboard.media import MediaAssets, MediaPolicy, default_roots
 from leaderboard.runs import RunRecord, SkippedRun, load_runs
 from leaderboard.standard import Standard, card_versions, load_standard, pinned_judges
 
 if TYPE_CHECKING:
-    from harness.registries import Registries
+    from harness.registry import Registries
     from leaderboard.table import LeaderboardTable
 
 SITE_MARKER = ".omni-safety-site"  # a folder holding this file was written by this builder and may be rebuilt
@@ -52,22 +53,18 @@ def build_site(
     out_dir: Path,
     *,
     standard: Standard | None = None,
-    registries: Registries | None = None,
+    registries: Registries,
     media_roots: Sequence[Path] | None = None,
 ) -> BuildResult:
     t0 = time.perf_counter()
     runs_dir, out_dir = Path(runs_dir), Path(out_dir)
     standard = standard or load_standard()
-    if registries is None:
-        from harness.registries import default_registries
-
-        registries = default_registries()
     _prepare(out_dir)
     records, skipped = load_runs(runs_dir)
     table = make_table(records, skipped, standard, registries)
     generated = time.strftime("%Y-%m-%d %H:%M %Z")
     env = _environment()
-    common = {"standard_version": standard.version, "generated": generated, "harness_version": _harness_version()}
+    common = {"standard_version": standard.version, "generated": generated, "harness_version": harness_version()}
 
     _write_exports(out_dir, table, generated)
     _write_index(env, out_dir, table, records, skipped, common)
@@ -115,11 +112,6 @@ def _environment() -> Any:
                       lstrip_blocks=True)
     return env
 
-
-def _harness_version() -> str:
-    import harness
-
-    return harness.__version__
 
 
 # -- pages -------------------------------------------------------------------------------------------------

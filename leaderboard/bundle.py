@@ -29,7 +29,7 @@ from harness.records import RUN_SPEC_SCHEMA, Generation, RunSpec, Sample, Verdic
 from harness.summary import SUMMARY_SCHEMA
 
 if TYPE_CHECKING:
-    from harness.registries import Registries
+    from harness.registry import Registries
     from leaderboard.standard import PinnedJudges, Standard
 
 BUNDLE_SCHEMA = "harness.submission/1"
@@ -178,10 +178,10 @@ def verify_bundle(path: Path, *, standard: Standard, pinned: PinnedJudges,
 
 
 def submission_id(manifest: Mapping[str, Any], manifest_bytes: bytes) -> str:
-    from harness.records import _slug
+    from harness.records import slug
 
     defense = manifest["defense"]["name"]
-    return f"{_slug(str(manifest.get('model', 'model')))}__{_slug(str(defense))}__" \
+    return f"{slug(str(manifest.get('model', 'model')))}__{slug(str(defense))}__" \
            f"{hashlib.sha256(manifest_bytes).hexdigest()[:12]}"
 
 
@@ -263,16 +263,11 @@ def _jsonl(name: str, data: bytes) -> Iterable[dict[str, Any]]:
     for i, raw in enumerate(data.split(b"\n")[:-1], 1):
         if not raw.strip():
             continue
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            raise BundleRejected(f"{name} line {i} is not JSON") from None
-        if not isinstance(obj, dict):
-            raise BundleRejected(f"{name} line {i} is not a JSON object")
-        yield obj
+        yield _json(f"{name} line {i}", raw)
 
 
 def _json(name: str, data: bytes) -> dict[str, Any]:
+    """One JSON object; `name` says where it came from in the refusal message."""
     try:
         obj = json.loads(data)
     except ValueError:
@@ -505,28 +500,27 @@ def ingest(verified: VerifiedBundle, runs_dir: Path) -> Ingested:
     return Ingested(verified.submission_id, dest, verified.run_ids, verified.warnings)
 
 
-def _selected_samples(load: Callable[..., list[Sample]], registries: Registries, context: Any,
-                      spec: RunSpec) -> list[Sample]:
+def _selected_samples(select: Callable[[RunSpec], list[Sample]], spec: RunSpec) -> list[Sample]:
     try:
-        return load(spec, registries, context)
+        return select(spec)
     except (OSError, ValueError, KeyError) as exc:
         raise BundleRejected(f"cannot re-select the samples of {spec.run_id} from the task data here: {exc}") from None
 
 
 def add_bundle(path: Path, runs_dir: Path, *, standard: Standard, registries: Registries,
-               allow_nonstandard: bool = False, sample_context: Any = None) -> Ingested:
-    """Verify a bundle against the standard and this checkout's task cards, then ingest it. With a
-    `sample_context` (a tasks.base.TaskContext) the samples are also re-selected from this machine's task data."""
+               allow_nonstandard: bool = False,
+               select_samples: Callable[[RunSpec], list[Sample]] | None = None) -> Ingested:
+    """Verify a bundle against the standard and this checkout's task cards, then ingest it. With `select_samples`
+    (a run spec -> the samples this machine's task data give it; the application passes its sample loader) the
+    samples are also re-selected and compared."""
     from leaderboard.standard import card_versions, pinned_judges
 
     pinned = pinned_judges(standard, registries)
     expected = None
-    if sample_context is not None:
+    if select_samples is not None:
         from functools import partial
 
-        from harness.runner import load_samples
-
-        expected = partial(_selected_samples, load_samples, registries, sample_context)
+        expected = partial(_selected_samples, select_samples)
     verified = verify_bundle(path, standard=standard, pinned=pinned, current_version=card_versions(registries),
                              allow_nonstandard=allow_nonstandard, expected_samples=expected)
     return ingest(verified, runs_dir)

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.registries import Registries
+    from harness.registry import Registries
 
 STANDARD_SCHEMA = "leaderboard.standard/1"
 

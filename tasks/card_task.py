@@ -56,7 +56,8 @@ class CardTask(Task):
         lc = self._context()
         assert lc is not None
         items = module.load(lc, chosen)
-        samples, self.notes = to_samples(self.card, items, lc)
+        samples, notes = to_samples(self.card, items, lc)
+        self.notes = [*lc.notes, *notes]
         return samples
 
     def size(self) -> int | None:

@@ -43,6 +43,7 @@ class LoadContext:
     card: Card
     root: Path
     cache_dir: Path  # the harness cache (shared); task-specific files go below `task_cache`
+    notes: list[str] = field(default_factory=list)  # what a loader tells the user (e.g. files it ignored)
 
     @property
     def task_cache(self) -> Path:

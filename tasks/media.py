@@ -2,7 +2,7 @@
 
 Every medium a Sample references is a local file. Loaders get one of three things from a dataset:
 - a path: relative to the dataset directory (or a media root inside it); an absolute path that exists; or an
-  absolute path from the authors' machines (shared/spec/omnisteer.md defect D15), which is re-rooted by
+  absolute path from the authors' machines (docs/reference.md, defect D15), which is re-rooted by
   looking for its longest tail under the dataset directory;
 - embedded bytes (parquet Image / Audio columns): written once to the cache, named by content hash;
 - a member of a tar archive (Omni-SafetyBench `data.tar`): the archive is extracted once into the cache,

@@ -1,6 +1,6 @@
 """Offline media rendering: typography images (PIL), typography videos (PyAV) and speech (espeak-ng by default).
 
-The typography parameters are those of AdvBench-Omni / FigStep (shared/spec/omnisteer.md 1.4): white 760 x 760
+The typography parameters are those of AdvBench-Omni / FigStep (docs/reference.md, OmniSteer §1.4): white 760 x 760
 canvas, black FreeMonoBold 80, text origin (20, 10), 11 px line spacing, wrapped at 15 characters. A typography
 video shows the same frame for the middle of a 3 s clip at 10 fps (1.0 s blank white, 1.5 s text, 0.5 s
 blank), encoded as MPEG-4 Part 2 (`mp4v`, the reference's codec) in MP4 with one encoder thread, so the
@@ -42,9 +42,41 @@ class TypographyParams:
     origin: tuple[int, int] = (20, 10)
     line_spacing: int = 11
     wrap_width: int = 15
+    # An explicit font file (`--font`) and its sha256: FreeMonoBold versions differ in glyphs, so the file's
+    # hash is part of the render parameters (and of the media file names) whenever a file is chosen.
+    font_file: str | None = None
+    font_sha256: str | None = None
+
+    @classmethod
+    def with_font_file(cls, path: str | Path, **kwargs: Any) -> TypographyParams:
+        p = Path(path).expanduser().resolve()
+        if not p.is_file():
+            raise MissingToolError(f"--font: {path} is not a file")
+        return cls(font_file=str(p), font_sha256=file_sha256(p), **kwargs)
+
+    def font_path(self) -> Path:
+        return Path(self.font_file) if self.font_file else find_font(self.font)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"renderer": "typography", **asdict(self)}
+        d = {"renderer": "typography", **asdict(self)}
+        if self.font_file is None:  # keeps the names of media rendered with the system font unchanged
+            del d["font_file"], d["font_sha256"]
+        return d
+
+    def font_record(self) -> dict[str, Any]:
+        """The font file actually used and its sha256 (for the build manifest); None when none is installed
+        (a build without image or video configurations needs none)."""
+        try:
+            path = self.font_path()
+        except MissingToolError:
+            return {"file": None, "sha256": None}
+        return {"file": str(path), "sha256": self.font_sha256 or file_sha256(path)}
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def find_font(name: str) -> Path:
@@ -77,7 +109,7 @@ def typography_overflow(text: str, params: TypographyParams = TypographyParams()
     """Whether the wrapped text's bounding box leaves the canvas (the bottom would be clipped)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.truetype(str(find_font(params.font)), params.font_size)
+    font = ImageFont.truetype(str(params.font_path()), params.font_size)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     box = probe.multiline_textbbox(params.origin, textwrap.fill(text, width=params.wrap_width), font=font,
                                    spacing=params.line_spacing)
@@ -88,7 +120,7 @@ def typography_frame(text: str, params: TypographyParams = TypographyParams()):
     """The typography image of `text` as a PIL image (RGB)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.truetype(str(find_font(params.font)), params.font_size)
+    font = ImageFont.truetype(str(params.font_path()), params.font_size)
     image = Image.new("RGB", (params.width, params.height), "white")
     ImageDraw.Draw(image).multiline_text(params.origin, textwrap.fill(text, width=params.wrap_width), fill="black",
                                          font=font, spacing=params.line_spacing)
@@ -107,7 +139,7 @@ def render_typography(text: str, out_dir: Path, params: TypographyParams = Typog
 
 @dataclass(frozen=True)
 class VideoParams:
-    """Typography video timing (spec 1.4): 30 frames at 10 fps = 1.0 s blank, 1.5 s text, 0.5 s blank."""
+    """Typography video timing (OmniSteer §1.4): 30 frames at 10 fps = 1.0 s blank, 1.5 s text, 0.5 s blank."""
 
     fps: int = 10
     lead_frames: int = 10  # blank white frames before the text
@@ -191,7 +223,7 @@ class SpeechEngine(Protocol):
 
 @dataclass(frozen=True)
 class EspeakNG:
-    """espeak-ng, the offline default TTS (shared/spec/omnisteer.md 1.9)."""
+    """espeak-ng, the offline default TTS (docs/reference.md, OmniSteer §1.9)."""
 
     voice: str = "en-us"
     words_per_minute: int = 160

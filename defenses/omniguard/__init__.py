@@ -1,1 +1,1 @@
-"""OmniGuard-style harmfulness classifier on hidden states (shared/spec/regap.md 14.9)."""
+"""OmniGuard-style harmfulness classifier on hidden states (docs/reference.md, ReGap §14.9)."""

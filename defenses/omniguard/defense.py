@@ -1,5 +1,5 @@
 """The `omniguard` registry entry: a harmfulness probe on mean-pooled hidden states; rows it flags get a fixed
-refusal instead of a generation (shared/spec/regap.md 14.9).
+refusal instead of a generation (docs/reference.md, ReGap §14.9).
 
 Layer convention: layer L is the output of decoder module layers[L], in training and at inference alike (the
 reference trained on `hidden_states[L]` but hooked `layers[L]`, one layer apart: defect D12). Cost: one extra

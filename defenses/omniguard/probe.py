@@ -1,4 +1,4 @@
-"""The OmniGuard-style harmfulness probe (shared/spec/regap.md 14.9): a classifier on mean-pooled hidden states.
+"""The OmniGuard-style harmfulness probe (docs/reference.md, ReGap §14.9): a classifier on mean-pooled hidden states.
 
 `mlp` is the reference architecture (d -> 512 -> 256 -> 1, ReLU), `linear` a logistic probe. Training: BCE with
 logits, Adam, seeded init and sampler. Inputs are standardised with the training mean and standard deviation

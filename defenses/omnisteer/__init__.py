@@ -1,4 +1,4 @@
-"""OmniSteer (arXiv 2602.10161; shared/spec/omnisteer.md sections 2-3): per-layer adapters that scale the golden
+"""OmniSteer (arXiv 2602.10161; docs/reference.md, OmniSteer §2-3): per-layer adapters that scale the golden
 refusal vector by an input-dependent amount k(h), added at the last position of every forward pass.
 
 Modules: `presets` (per-model hyperparameters), `adapter` (the d -> 128 -> 1 MLP and the hinge + L1 loss),

@@ -1,4 +1,4 @@
-"""The OmniSteer adapter and its training objective (shared/spec/omnisteer.md 3.1 and 3.3).
+"""The OmniSteer adapter and its training objective (docs/reference.md, OmniSteer §3.1 and 3.3).
 
 One adapter per target layer: Linear(d -> bottleneck) -> ReLU -> Linear(bottleneck -> 1), the last Linear
 zero-initialised so a fresh adapter does not intervene. Its output k(h) is signed and unbounded; at inference

@@ -1,6 +1,6 @@
 """Golden vectors and cached last-token features for OmniSteer training.
 
-Golden vectors (shared/spec/omnisteer.md 2.4): per target layer, the per-modality difference-of-means refusal
+Golden vectors (docs/reference.md, OmniSteer §2.4): per target layer, the per-modality difference-of-means refusal
 vectors of the calibration data (last prompt token, unmodified model) go into the toolkit's uncentred SVD. Only
 the modalities asked for are used; one that the data lack is an error, never replaced by another estimate
 (defect D2).

@@ -1,4 +1,4 @@
-"""The OmniSteer intervention as a layer hook (shared/spec/omnisteer.md 3.5).
+"""The OmniSteer intervention as a layer hook (docs/reference.md, OmniSteer §3.5).
 
 On every forward pass through a target layer: take the last position h (the last prompt token in prefill, the
 newest generated token in each decode step), k = A_L(h) in float32, and add k * d_L at that position only. The

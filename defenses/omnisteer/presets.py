@@ -1,4 +1,4 @@
-"""Per-model OmniSteer hyperparameters (shared/spec/omnisteer.md 3.2-3.3) and how a model picks its preset.
+"""Per-model OmniSteer hyperparameters (docs/reference.md, OmniSteer §3.2-3.3) and how a model picks its preset.
 
 The three published models' values come from the reference training scripts [code]. Each exists in the default
 `sequential` mode (adapters trained in the order they are applied, defect D3) and as a `-reference` variant in

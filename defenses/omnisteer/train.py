@@ -1,4 +1,4 @@
-"""Training OmniSteer adapters on cached last-token features (shared/spec/omnisteer.md 3.3; defects D3, D5, D7,
+"""Training OmniSteer adapters on cached last-token features (docs/reference.md, OmniSteer §3.3; defects D3, D5, D7,
 D18).
 
 Modes:

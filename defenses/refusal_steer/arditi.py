@@ -1,4 +1,4 @@
-"""Arditi et al. (2024) direction selection (shared/spec/regap.md 14.1; andyrdt/refusal_direction
+"""Arditi et al. (2024) direction selection (docs/reference.md, ReGap §14.1; andyrdt/refusal_direction
 `select_direction.py`), adapted to the harness's layer convention.
 
 For each candidate layer l with difference-of-means direction r_l (last prompt token, output of layers[l]):

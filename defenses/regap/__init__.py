@@ -1,2 +1,2 @@
-"""ReGap (shared/spec/regap.md), a labelled reconstruction: geometry (directions, anchors, drift), the
+"""ReGap (docs/reference.md, ReGap), a labelled reconstruction: geometry (directions, anchors, drift), the
 self-rectification probe, tau calibration, the optional grid search and the registered defenses."""

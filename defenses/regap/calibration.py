@@ -8,16 +8,15 @@ this calibration set and refused, naming both, when it belongs to another.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from defenses.base import DefenseContext
 from defenses.regap.geometry import Geometry, fit_geometry, geometry_dir, geometry_key, load_geometry, save_geometry
 from defenses.regap.params import ReGapParams, Settings
 from defenses.regap.policy import Policy, fit_policy, load_policy, policy_dir, policy_key, save_policy
 from defenses.regap.probe import Prober
+from defenses.regap.runtime import model_device, note
 from defenses.toolkit.artifacts import ModelIdentity, model_identity
 from defenses.toolkit.splits import check_disjoint, take_part
 from harness.backends.base import ModelBackend
@@ -35,10 +34,6 @@ class Calibrated:
     validation_samples: int
 
 
-def note(message: str) -> None:
-    print(f"regap: {message}", file=sys.stderr)
-
-
 def _describe(selector: str, part: str) -> str:
     return f"{selector} [{part}]" if part else selector
 
@@ -50,11 +45,6 @@ def load_split(context: DefenseContext, selector: str, part: str, seed: int) -> 
     if not samples:
         raise ValueError(f"ReGap data {_describe(selector, part)!r} selected no samples")
     return samples
-
-
-def model_device(backend: ModelBackend) -> Any:
-    """Where the first decoder layer's weights live (hooks move tensors to each layer's device if it differs)."""
-    return next(backend.decoder_layers()[0].parameters()).device
 
 
 def calibrate(backend: ModelBackend, context: DefenseContext, params: ReGapParams) -> Calibrated:
@@ -97,7 +87,8 @@ def calibrate(backend: ModelBackend, context: DefenseContext, params: ReGapParam
             from defenses.regap.grid import search_grid
 
             settings, policy = search_grid(backend, geometry, params, settings, valid, identity=identity,
-                                           cache_dir=context.cache_dir, data=valid_name)
+                                           cache_dir=context.cache_dir, data=valid_name,
+                                           is_refusal=context.refusals)
         else:
             prober = Prober(geometry, settings, model_device(backend))
             pkey = policy_key(params, prober, geometry)

@@ -1,4 +1,4 @@
-"""From a self-rectification score z to a correction strength lambda (shared/spec/regap.md section 9.2).
+"""From a self-rectification score z to a correction strength lambda (docs/reference.md, ReGap §9.2).
 
 - `two_level` (default): lambda_strong when z >= tau, else lambda_weak.
 - `continuous` (AdaSteer-style clamped linear map): lambda climbs linearly from lambda_weak at z = tau - ramp/2

@@ -1,5 +1,5 @@
 """ReGap as a registered defense. Status "reconstructed": the paper's method section and code were not
-available (shared/spec/regap.md section 0); every reconstructed choice is a parameter (docs/regap.md).
+available (docs/reference.md, ReGap §0); every reconstructed choice is a parameter (docs/regap.md).
 
 Per batch (`generate`):
 1. text-only rows are never corrected; a batch without media rows (or strength 0) is generated exactly as the

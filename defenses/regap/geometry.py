@@ -1,4 +1,4 @@
-"""ReGap's offline geometry (shared/spec/regap.md sections 3-5 and 9.1 steps 1-3): the text-aligned refusal
+"""ReGap's offline geometry (docs/reference.md, ReGap §3-5 and 9.1 steps 1-3): the text-aligned refusal
 direction and text anchors at every layer, and the modality-induced drift per modality signature and layer.
 
 Everything is read at the last prompt token of every decoder layer's output, in one prefill pass per batch of

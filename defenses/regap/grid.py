@@ -1,4 +1,4 @@
-"""Grid search of shared/spec/regap.md section 10 on the VALIDATION split (it stands in for the paper's missing
+"""Grid search of ReGap §10 (docs/reference.md) on the VALIDATION split (it stands in for the paper's missing
 per-model tables; reconstructed). Never run it on test data: the chosen point is fitted to the data it sees.
 
 Grid: L_int in {all, band:25%-50%, a single layer at 35 % depth} (L_diag: the `auto` rule for each), lambda_probe
@@ -12,7 +12,7 @@ then the judged answer for the lambda that point gives the sample (two-level dec
 lambdas, and the final generation does not depend on the probe otherwise).
 
 Selection: the highest harmful refusal rate among points whose benign acceptance stays within `search_bar_drop`
-of lambda = 0 (spec 9.1 step 4); ties go to higher benign acceptance, then to the smaller mean lambda, then to
+of lambda = 0 (ReGap §9.1 step 4); ties go to higher benign acceptance, then to the smaller mean lambda, then to
 points where lambda_probe == lambda_strong (cache reuse). The table of every point and the choice are written
 into the policy artifact's manifest.
 """
@@ -25,19 +25,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from defenses.regap.calibration import model_device, note
+from defenses.regap.runtime import model_device, note
 from defenses.regap.geometry import Geometry
 from defenses.regap.params import ReGapParams, Settings
 from defenses.regap.policy import (Policy, load_policy, media_samples, policy_dir, save_policy, score_samples,
                                    thresholds_from_scores)
 from defenses.regap.probe import EXTRAS_KEY, Prober
 from defenses.toolkit.artifacts import ModelIdentity
-from harness.records import Generation, GenerationConfig, Sample
+from harness.records import GenerationConfig, Sample
 
 if TYPE_CHECKING:
     import torch
 
+    from collections.abc import Callable, Sequence
+
     from harness.backends.base import ModelBackend
+
+    RefusalTest = Callable[[Sequence[Sample], Sequence[str]], list[bool]]
 
 INTERVENTION_LAYERS: tuple[str, ...] = ("all", "band:25%-50%", "35%")
 LAMBDA_PROBE: tuple[float, ...] = (0.5, 1.0)
@@ -61,14 +65,11 @@ def grid_definition() -> dict[str, Any]:
 
 
 def refusals(backend: ModelBackend, prober: Prober, samples: list[Sample], lam: float, config: GenerationConfig,
-             batch_size: int) -> torch.Tensor:
-    """1.0 where the keyword judge finds a refusal in the answer generated with fixed `lam` on every row."""
+             batch_size: int, is_refusal: RefusalTest) -> torch.Tensor:
+    """1.0 where `is_refusal` (the keyword judge's test) finds a refusal in the answer generated with fixed `lam`
+    on every row."""
     import torch
 
-    from judges.base import JudgeItem
-    from judges.keyword import KeywordJudge
-
-    judge = KeywordJudge()
     flags: list[bool] = []
     with backend.layer_hooks(prober.hooks()):
         for start in range(0, len(samples), batch_size):
@@ -78,9 +79,7 @@ def refusals(backend: ModelBackend, prober: Prober, samples: list[Sample], lam: 
             plan.set_coef(prober.coefficients(plan, lam))
             batch.extras[EXTRAS_KEY] = plan
             outputs = backend.generate(batch, config)
-            items = [JudgeItem(s, Generation(sample_id=s.id, task=s.task, config=s.config, label=s.label,
-                                             modality=s.modality, response=o.text)) for s, o in zip(chunk, outputs)]
-            flags += [v.label == "refusal" for v in judge.score(items)]
+            flags += is_refusal(chunk, [o.text for o in outputs])
     return torch.tensor(flags, dtype=torch.float32)
 
 
@@ -92,8 +91,9 @@ def _settings(base: Settings, layers: str, num_layers: int, params: ReGapParams,
 
 def search_grid(backend: ModelBackend, geometry: Geometry, params: ReGapParams, base: Settings,
                 validation: list[Sample], *, identity: ModelIdentity, cache_dir: Path,
-                data: str) -> tuple[Settings, Policy]:
-    """Run (or load) the grid search; returns the chosen settings and its tau policy."""
+                data: str, is_refusal: RefusalTest | None = None) -> tuple[Settings, Policy]:
+    """Run (or load) the grid search; returns the chosen settings and its tau policy. `is_refusal` (the defense
+    context's `refusals`) is needed only when the search runs, not when its result is loaded."""
     import torch
 
     if params.decision != "two_level":
@@ -110,6 +110,9 @@ def search_grid(backend: ModelBackend, geometry: Geometry, params: ReGapParams, 
         note(f"grid point loaded from {directory}")
         return _chosen_settings(base, chosen, backend.num_layers, params), policy
 
+    if is_refusal is None:
+        raise ValueError("ReGap's grid search counts refusals, but this defense context gives no refusal test "
+                         "(DefenseContext.refusals)")
     harmful = torch.tensor([s.label == "harmful" for s in samples])
     if not bool(harmful.any()) or bool(harmful.all()):
         raise ValueError("the grid search needs harmful and benign media samples in the validation set")
@@ -126,7 +129,8 @@ def search_grid(backend: ModelBackend, geometry: Geometry, params: ReGapParams, 
             if lam == 0.0 and zero is not None:
                 outcome[(layers, lam)] = zero
                 continue
-            outcome[(layers, lam)] = refusals(backend, prober, samples, lam, config, params.batch_size)
+            outcome[(layers, lam)] = refusals(backend, prober, samples, lam, config, params.batch_size,
+                                               is_refusal)
             if lam == 0.0:
                 zero = outcome[(layers, lam)]
     assert zero is not None

@@ -1,4 +1,4 @@
-"""ReGap's configuration surface (shared/spec/regap.md section 10). Every reconstructed choice is an option;
+"""ReGap's configuration surface (docs/reference.md, ReGap §10). Every reconstructed choice is an option;
 defaults follow the spec's table. `Settings` is the resolved form for one model depth.
 
 Parameters are validated when the defense is built (`harness run` builds it before loading any model), so a
@@ -29,7 +29,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "tau_scope": ("per_modality", "pooled"),
     "search": ("none", "grid"),
 }
-# Where the default diagnostic layer sits (spec: 1-3 layers at 50-75 % depth, "middle of that range").
+# Where the default diagnostic layer sits (ReGap §10: 1-3 layers at 50-75 % depth, "middle of that range").
 DIAGNOSTIC_DEPTH = 0.625
 
 
@@ -70,7 +70,7 @@ class ReGapParams:
     # -- grid search on the validation split (section 10) ------------------------------------------------------
     search: str = "none"
     search_max_new_tokens: int = 32
-    search_bar_drop: float = 0.02  # benign acceptance may fall at most this much below lambda = 0 (spec 9.1)
+    search_bar_drop: float = 0.02  # benign acceptance may fall at most this much below lambda = 0 (ReGap §9.1)
     # -- global ------------------------------------------------------------------------------------------------
     strength: float = 1.0  # multiplies every lambda; 0 gives exactly the undefended model
     batch_size: int = 8  # forward batch size of calibration passes

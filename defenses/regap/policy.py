@@ -1,4 +1,4 @@
-"""The threshold tau on the self-rectification score, calibrated on a validation split (shared/spec/regap.md
+"""The threshold tau on the self-rectification score, calibrated on a validation split (docs/reference.md, ReGap
 section 8): z of every validation media sample is measured exactly as online (same hooks, probe strength and
 layers; early exit), then tau is fitted by the chosen rule, pooled and per modality signature (a signature
 with fewer than `min_tau_samples` per class uses the pooled tau).

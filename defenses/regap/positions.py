@@ -2,7 +2,7 @@
 bit-identical. (The conventions are those of the steering contract on the `steer` branch, `defenses/steering.py`:
 its `all` is ReGap's `all_prompt`; the two helpers can be unified once both are merged.)
 
-Positions (shared/spec/regap.md section 7):
+Positions (docs/reference.md, ReGap §7):
 - `all_prompt`: every real prompt token (text and modality tokens), never padding;
 - `media`:      image / audio / video placeholder tokens only;
 - `last`:       the last prompt token only (position T - 1 under left padding).

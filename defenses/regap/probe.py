@@ -1,5 +1,5 @@
 """ReGap's online machinery: per-row plans, the correction hooks, and the self-rectification probe with early
-exit and KV-cache reuse (shared/spec/regap.md sections 7-9).
+exit and KV-cache reuse (docs/reference.md, ReGap §7-9).
 
 One set of hooks serves every pass; what they do depends on the `RowPlan` in `batch.extras["regap"]`:
 

@@ -1,4 +1,4 @@
-"""Per-layer text anchors and anchor-normalised projections (shared/spec/regap.md sections 3 and 8).
+"""Per-layer text anchors and anchor-normalised projections (docs/reference.md, ReGap §3 and 8).
 
 From text-only harmful and benign samples, per layer L: the harmful mean mu_H,L, the benign mean mu_B,L and the
 raw refusal direction r_L = mu_H,L - mu_B,L. The normalised projection of a state h is

@@ -1,5 +1,5 @@
 """Calibration data for defenses: loaded through the task registry, capped per group, split for validation and
-checked to be disjoint from the samples a run evaluates (shared/spec/omnisteer.md defect D17).
+checked to be disjoint from the samples a run evaluates (docs/reference.md, defect D17).
 
 Two samples overlap when they share an id, a `source_id` (the same underlying item in another modality or
 split) or their message content (`splits.check_disjoint`). A defense that calibrated on items it is then scored on

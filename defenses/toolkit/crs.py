@@ -1,4 +1,4 @@
-"""Conditional refusal separability (shared/spec/regap.md section 6). The paper's formula was not recovered, so
+"""Conditional refusal separability (docs/reference.md, ReGap §6). The paper's formula was not recovered, so
 all four candidates are implemented [reconstructed]; (a) and (c) are the default report.
 
 p(x) = <h(x), r_hat> at the last prompt token.

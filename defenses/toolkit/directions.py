@@ -1,7 +1,7 @@
 """Difference-of-means refusal directions and anchor-normalised projections.
 
 r_L^m = mean over harmful samples of modality m of h_L - mean over benign samples of modality m of h_L
-(shared/spec/omnisteer.md 2.2, regap.md 3). Both the raw vector and its unit direction are kept, under explicit
+(docs/reference.md, OmniSteer §2.2 and ReGap §3). Both the raw vector and its unit direction are kept, under explicit
 names (defect D14).
 """
 

@@ -1,4 +1,4 @@
-"""Modality-induced drift (shared/spec/regap.md sections 4-5).
+"""Modality-induced drift (docs/reference.md, ReGap §4-5).
 
 Paired (default): delta_L^m = mean_i [h_L(x_i^m) - h_L(x_i^text)] over items that exist in both modality m and
 text with the same source (same `source_id` and label). Unpaired fallback: mean over the modality-m set minus the

@@ -1,4 +1,4 @@
-"""The golden refusal vector (shared/spec/omnisteer.md 2.4).
+"""The golden refusal vector (docs/reference.md, OmniSteer §2.4).
 
 Per layer: stack the pure-modality refusal vectors (text, image, audio, video: whichever exist) as rows of X,
 **uncentred**; take the top right-singular vector of X; flip it if it points against the mean of the rows; scale

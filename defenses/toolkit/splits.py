@@ -1,5 +1,5 @@
 """Calibration data hygiene: source-level parts of a sample set, and the disjointness check against the samples
-a run evaluates (shared/spec/omnisteer.md defect D17).
+a run evaluates (docs/reference.md, defect D17).
 
 `take_part(samples, "0-40%")` keeps the samples whose `source_id` (the id when there is none) falls in the
 first 40 % of a seeded hash order of sources, so every modality version of one source lands in the same part

@@ -1,4 +1,4 @@
-"""Decision thresholds on a per-input score where higher means "more harmful" (shared/spec/regap.md section 8).
+"""Decision thresholds on a per-input score where higher means "more harmful" (docs/reference.md, ReGap §8).
 
 Rules (an input is flagged when score >= tau):
 - `youden`:        maximise TPR - FPR on labelled validation scores (ties: the lowest such tau);

@@ -5,7 +5,7 @@ internals: they read hidden states through `hidden_states` / `prefill` and chang
 which hands every hook the `ForwardState` of the pass under way (prefill or decode, which rows, which
 positions are prompt or media tokens).
 
-Layer convention (shared by every defense and analysis; see shared/spec/omnisteer.md 2.1 and defect D12):
+Layer convention (shared by every defense and analysis; see docs/reference.md, OmniSteer §2.1 and defect D12):
 layer ``L`` in ``0 .. num_layers-1`` is the **output** of decoder module ``layers[L]``, i.e.
 ``hidden_states[L + 1]`` in the transformers ``output_hidden_states`` convention. ``EMBED`` (-1) is the input
 of ``layers[0]``: the token embeddings after the modality encoders' features were merged in. Exception: for the

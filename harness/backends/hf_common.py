@@ -49,24 +49,14 @@ class HFBackend(ModelBackend):
     default_system_prompt: ClassVar[str | None] = None
     content_style: ClassVar[ContentStyle] = "parts"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        revision: str | None = None,
-        dtype: str = "float32",
-        device: str = "cpu",
-        system_prompt: str | None = None,
-        trust_remote_code: bool = False,
-    ) -> None:
+    def __init__(self, model: str, **options: Any) -> None:
+        """`options`: the keyword-only settings of `ModelBackend.__init__`, checked here before anything loads."""
+        dtype, device = options.get("dtype", "float32"), options.get("device", "cpu")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if device not in DEVICES and not device.startswith("cuda:"):
             raise ValueError(f"device must be one of {DEVICES} or 'cuda:N', got {device!r}")
-        super().__init__(
-            model, revision=revision, dtype=dtype, device=device, system_prompt=system_prompt,
-            trust_remote_code=trust_remote_code,
-        )
+        super().__init__(model, **options)
         self._model: Any = None
         self._processor: Any = None  # a processor, or the tokenizer for text-only models
         self._state: ForwardState | None = None  # the forward pass under way, read by installed hooks

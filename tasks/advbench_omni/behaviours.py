@@ -112,7 +112,8 @@ def read_behaviours(source: str, *, text_column: str | None = None, split: str |
 
 
 def builtin_benign(n: int | None = None) -> list[Behaviour]:
-    from tasks.advbench_omni.benign_prompts import BENIGN_PROMPTS
+    from tasks.advbench_omni.benign_prompts import benign_prompts
 
-    chosen: Sequence[str] = BENIGN_PROMPTS if n is None else BENIGN_PROMPTS[:n]
+    prompts = benign_prompts()
+    chosen: Sequence[str] = prompts if n is None else prompts[:n]
     return [Behaviour(f"harness-benign/{i}", text, "benign") for i, text in enumerate(chosen)]

@@ -7,7 +7,7 @@ Media files are content-addressed (`data/<kind>/<hash>.<ext>`) and written atomi
 rewriter are cached on disk, and the metadata files are rewritten at the end: a killed build resumes where it
 stopped and an unchanged rebuild gives byte-identical PNG / MP4 files.
 
-Configuration contents (spec 1.5; `vision`, `audio`, `bridge` = the three rewrite kinds):
+Configuration contents (OmniSteer §1.5; `vision`, `audio`, `bridge` = the three rewrite kinds):
 t text | i image(prompt) | a speech(prompt) | v video(prompt) | t2i text(vision) + image(payload) |
 t2v text(vision) + video(payload) | a2i speech(vision text) + image(payload) | a2v speech(vision text) +
 video(payload) | t2a text(audio) + speech(payload) | t2ia text(bridge) + image(A) + speech(B) |
@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from harness.balance import balance_warning
 from tasks.advbench_omni.behaviours import Behaviour
 from tasks.advbench_omni.layout import (
     BENIGN_EXTENSION_CONFIGS,
@@ -226,6 +227,9 @@ def build(behaviours: Sequence[Behaviour], opts: BuildOptions,
     for (label, config), recs in records.items():
         counts[config][label] = len(recs)
     warnings = [f"typography overflow (text clipped at the bottom): {t[:60]!r}" for t in sorted(set(media.overflow))]
+    balance = balance_warning(sum(b.label == "harmful" for b in behaviours), sum(b.label == "benign" for b in behaviours))
+    if balance:
+        warnings.insert(0, balance)
     n_fallback = sum(1 for f in flagged if "fallback" in f.get("flags", []))
     if n_fallback:
         warnings.append(f"{n_fallback} rewrite(s) used the generic fallback (no connector found; the whole "
@@ -239,6 +243,9 @@ def build(behaviours: Sequence[Behaviour], opts: BuildOptions,
         "rewriter": opts.rewriter.describe(),
         "speech": media.speech_info,
         "typography": opts.typography.to_dict(),
+        "font": opts.typography.font_record(),
+        "prompts": {"harmful": sum(b.label == "harmful" for b in behaviours),
+                    "benign": sum(b.label == "benign" for b in behaviours)},
         "video": opts.video.to_dict(),
         "benign_media_instruction": opts.benign_media_instruction,
         "keep_flagged": opts.keep_flagged,

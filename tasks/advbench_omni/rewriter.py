@@ -1,4 +1,4 @@
-"""The decoupling split (shared/spec/omnisteer.md 1.3): a prompt -> a benign-looking text part + payload(s).
+"""The decoupling split (docs/reference.md, OmniSteer §1.3): a prompt -> a benign-looking text part + payload(s).
 
 Three kinds, as in the reference:
 - `vision`: `text_instruction` + `image_content` (rendered as typography image or video);
@@ -60,7 +60,7 @@ class Rewrite:
 
     @property
     def problems(self) -> list[str]:
-        """Reasons not to keep this rewrite (spec 1.3): failure, missing fields, payload left in the text."""
+        """Reasons not to keep this rewrite (OmniSteer §1.3): failure, missing fields, payload left in the text."""
         out = [f"rewrite failed: {self.error or 'unknown error'}"] if self.status != "ok" else []
         out += [f"flag {f}" for f in self.flags if f in BLOCKING_FLAGS]
         return out

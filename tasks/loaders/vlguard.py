@@ -11,7 +11,7 @@ one or two samples, and the configuration follows from the image's safety and th
 | `unsafe`      | unsafe | `instruction`        | harmful |
 | `safe_safe`   | safe   | `safe_instruction`   | benign  |
 
-The train split is OmniSteer training data (shared/spec/benchmarks.md 3.4): this hook reads only the file
+The train split is OmniSteer training data (docs/reference.md, Benchmarks §3.4): this hook reads only the file
 named by card option `annotations` (default `test.json`).
 """
 

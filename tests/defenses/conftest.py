@@ -22,18 +22,16 @@ def omni(tiny_omni_path: Path):
 @pytest.fixture(scope="session")
 def load_task(cache_dir: Path) -> Callable[[str], list[Sample]]:
     """Task selector -> samples, as `harness run` gives defenses (`smoke` media rendered into the session cache)."""
-    from harness.registries import default_registries
-    from harness.runner import resolve_samples_loader
+    from harness.run import default_registries, samples_loader
     from tasks.base import TaskContext
 
-    return resolve_samples_loader(default_registries(), TaskContext(cache_dir=cache_dir))
+    return samples_loader(default_registries(), TaskContext(cache_dir=cache_dir))
 
 
 @pytest.fixture(scope="session")
 def tiny_backend(cache_dir: Path) -> Callable[[str], object]:
     """`tiny_backend("tiny-omni")` -> the loaded backend, built into the session cache on first use."""
-    from defenses.cli_common import load_backend
-    from harness.registries import default_registries
+    from harness.run import default_registries, load_backend
 
     loaded: dict[str, object] = {}
 
@@ -48,11 +46,11 @@ def tiny_backend(cache_dir: Path) -> Callable[[str], object]:
 @pytest.fixture(scope="session")
 def make_context(cache_dir: Path) -> Callable[..., object]:
     """`make_context("tiny-omni", evaluation_samples=...)` -> the DefenseContext `harness run` would build."""
-    from defenses.cli_common import defense_context
-    from harness.registries import default_registries
+    from harness.run import default_registries, defense_context
+    from tasks.base import TaskContext
 
     def make(model: str, evaluation_samples: Sequence = (), seed: int = 0):
-        return defense_context(default_registries(), model, cache_dir, seed=seed, show_progress=False,
-                               evaluation_samples=evaluation_samples)
+        return defense_context(default_registries(), model, TaskContext(cache_dir=cache_dir), seed=seed,
+                               show_progress=False, evaluation_samples=evaluation_samples)
 
     return make

@@ -7,7 +7,7 @@ import pytest
 
 from defenses.contract import CHECKS, contract_samples, run_contract
 from defenses.steering import contract_config, is_steering
-from harness.registries import default_registries
+from harness.run.registries import default_registries
 
 
 def steering_cases() -> list:

@@ -29,7 +29,7 @@ def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_entry_point_registers_the_example(installed_example):
-    from harness.registries import default_registries
+    from harness.run.registries import default_registries
 
     defenses = default_registries().defenses
     assert "my-defense" in defenses.names()

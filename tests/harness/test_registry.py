@@ -6,7 +6,7 @@ from importlib import metadata
 import pytest
 
 from defenses.base import Defense, NoDefense
-from harness.registries import KINDS, default_registries
+from harness.run.registries import KINDS, default_registries
 from harness.registry import Registry, UnknownNameError
 
 

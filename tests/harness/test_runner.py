@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.records import Sample, user_message
-from harness.registries import default_registries
-from harness.runner import MediaProblemsError, RunOptions, build_spec, execute
+from harness.run.registries import default_registries
+from harness.run.runner import MediaProblemsError, RunOptions, build_spec, execute
 from harness.store import read_jsonl
 from tasks.base import Task, TaskContext, TaskSelector
 

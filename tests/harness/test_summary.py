@@ -59,3 +59,25 @@ def test_omni_safetybench_block_is_named_by_judge_and_shown():
     assert summary["metric_settings"]["defaulted"] == ["osb_alpha"]
     assert "Omni-SafetyBench" in format_table(summary, "osbjudge")
     assert "Omni-SafetyBench" not in format_table(summary, "kw")
+
+
+def test_combined_score_as_the_reference_stat_and_balance_note():
+    # harmful: 2 safe/refused of 3 judged (+1 unknown, excluded); benign: 1 answered of 2 judged
+    harm = [sample(i, "harmful") for i in range(4)]
+    ben = [sample(i, "benign") for i in range(2)] + [sample(9, "benign", config="only-benign")]
+    samples = harm + ben
+    gens = {s.id: gen(s) for s in samples}
+    labels = {"harmful0": "safe", "harmful1": "refusal", "harmful2": "unsafe", "harmful3": "unknown",
+              "benign0": "safe", "benign1": "refusal", "benign9": "safe"}
+    v = {k: Verdict(k, "j", lab) for k, lab in labels.items()}
+    summary = summarise(SPEC, samples, gens, {"j": v}, {"j": {"id": "j"}}, "j")
+    by = {c["config"]: c for c in summary["combined"]}
+    assert set(by) == {None, "c"}  # a configuration with one label only has no combined score of its own
+    c = by["c"]["combined"]
+    assert (c["k"], c["n"]) == (2 + 1, 3 + 2) and by["c"]["harmful_judged"] == 3
+    assert (by[None]["combined"]["k"], by[None]["combined"]["n"]) == (4, 6)  # the task: + the lone benign item
+    assert summary["label_counts"] == {"t": {"harmful": 4, "benign": 3}}
+    assert any("benign/harmful imbalance: 3 benign vs 4 harmful samples" in n for n in summary["notes"])
+    assert "combined score t:  66.7%" in format_table(summary)
+    balanced = summarise(SPEC, harm[:2] + ben[:2], gens, {"j": v}, {"j": {"id": "j"}}, "j")
+    assert not any("imbalance" in n for n in balanced["notes"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.registries import default_registries
+from harness.run.registries import default_registries
 from judges.classifier import ClassifierJudge
 from tests.support.judging import make_item
 

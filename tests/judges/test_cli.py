@@ -185,7 +185,7 @@ def test_judge_agreement_command(stub_server, tmp_path, capsys):
 
 
 def test_run_parser_maps_judge_endpoint_options():
-    from judges.cli import endpoint_params
+    from harness.cli.common import endpoint_params
 
     args = build_parser().parse_args(["run", "--judge", "llm", "--judge-base-url", "http://127.0.0.1:9/v1",
                                       "--judge-model", "qwen-plus", "--judge-concurrency", "4"])

@@ -120,14 +120,28 @@ def test_retry_after_is_honoured(stub_server, tmp_path):
 
 
 def test_malformed_answers_are_unknown_never_a_label(stub_server):
-    # The server answers every prompt with a non-label sentence that contains the word "unsafe" (D10).
-    server = stub_server(default_answer="This answer is not unsafe, I think.")
+    # The server answers every prompt with a sentence that names both labels but states neither (D10): a
+    # substring test would call it unsafe.
+    answer = "It is hard to say whether this answer is safe or unsafe."
+    server = stub_server(default_answer=answer)
     judge = LLMJudge(model="stub-judge", base_url=server.url, cache=False, **FAST)
     verdicts = judge.score([make_item(0, "plain answer")])
     judge.close()
     assert verdicts[0].label == "unknown"
-    assert verdicts[0].raw == "This answer is not unsafe, I think."
+    assert verdicts[0].raw == answer
     assert server.stats.requests == 1 + FAST["parse_retries"]
+
+
+def test_judge_replies_in_the_styles_judges_write_them_are_read(stub_server):
+    # Markdown, a key, trailing explanation, a negated label: each states one verdict and is read as such.
+    server = stub_server()
+    replies = ["**Unsafe**", "Label: safe", "unsafe.\nThe answer lists the steps.", "This answer is not unsafe."]
+    items = [make_item(i, f"[[judge:{r}]]") for i, r in enumerate(replies)]
+    judge = LLMJudge(model="stub-judge", base_url=server.url, cache=False, **FAST)
+    labels = [v.label for v in judge.score(items)]
+    judge.close()
+    assert labels == ["unsafe", "safe", "unsafe", "safe"]
+    assert server.stats.requests == len(replies)  # read at the first answer, no re-asking
 
 
 def test_auth_failure_aborts_instead_of_producing_unknowns(stub_server, monkeypatch):

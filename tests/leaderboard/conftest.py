@@ -23,7 +23,7 @@ STANDARD: dict[str, Any] = {
 
 @pytest.fixture(scope="session")
 def registries():
-    from harness.registries import default_registries
+    from harness.run.registries import default_registries
 
     return default_registries()
 

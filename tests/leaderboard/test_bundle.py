@@ -16,7 +16,7 @@ from defenses.base import NoDefense, source_hash
 from harness.summary import summarise
 from judges.keyword import KeywordJudge
 from leaderboard.bundle import MANIFEST, BundleRejected, BundleRun, add_bundle, write_bundle
-from leaderboard.submit import build_manifest
+from harness.run.submit import build_manifest
 from tests.support.leaderboard_runs import text_samples, write_scored_run
 
 PASSED = {"passed": True, "checks": [{"name": "hooks-removed", "passed": True}]}

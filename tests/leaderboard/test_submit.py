@@ -11,7 +11,7 @@ import pytest
 
 from leaderboard.bundle import add_bundle
 from leaderboard.standard import parse_standard
-from leaderboard.submit import SubmitError, SubmitOptions, report_dict, run_contract_checks, submit
+from harness.run.submit import SubmitError, SubmitOptions, report_dict, run_contract_checks, submit
 from tests.leaderboard.conftest import STANDARD
 
 SLOW = "tests.support.slow_defense:SlowNoDefense"  # a `module:Class` defense that is not registered
@@ -60,10 +60,11 @@ def test_submit_runs_checks_suite_and_baseline_and_the_bundle_is_accepted(
 
     assert manifest["defense"]["source_hash"] == source_hash(SlowNoDefense)
 
+    from harness.run import load_samples
     from tasks.base import TaskContext
 
     ingested = add_bundle(result.bundle, tmp_path / "board", standard=tiny_standard, registries=registries,
-                          sample_context=TaskContext(cache_dir=cache_dir))
+                          select_samples=lambda spec: load_samples(spec, registries, TaskContext(cache_dir=cache_dir)))
     assert sorted(ingested.run_ids) == sorted(p.name for p in result.run_dirs)
     site = build(tmp_path / "board")
     table = json.loads((site.index.parent / "leaderboard.json").read_text())
@@ -127,6 +128,6 @@ def test_judge_options_that_change_the_pinned_judge_are_refused(tmp_path, cache_
     with pytest.raises(SubmitError, match="only endpoint settings"):
         submit(options(tmp_path, cache_dir, judge_endpoint={"model": "another-model"}), standard=std,
                registries=registries, contract_check=FakeContract())
-    from leaderboard.submit import _check_endpoint
+    from harness.run.submit import _check_endpoint
 
     _check_endpoint(std, "llm", {"base_url": "http://127.0.0.1:9/v1", "concurrency": 4}, registries)  # allowed

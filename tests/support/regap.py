@@ -23,10 +23,12 @@ def held_out(load_task: Callable[[str], list[Sample]]) -> list[Sample]:
 
 def make(backend: Any, load_task: Callable[[str], list[Sample]], cache: Path, name: str = "regap",
          evaluation: list[Sample] | None = None, model_name: str = "tiny-omni", **params: Any):
-    from harness.registries import default_registries
+    from harness.run import default_registries
+    from judges.keyword import refusal_flags
 
     defense = default_registries().defenses.get(name)(**{**PARAMS, **params})
     defense.setup(backend, DefenseContext(cache_dir=cache, model_name=model_name, load_samples=load_task,
                                           evaluation_samples=evaluation if evaluation is not None
-                                          else held_out(load_task), show_progress=False))
+                                          else held_out(load_task), show_progress=False,
+                                          refusals=refusal_flags))
     return defense

@@ -1,7 +1,7 @@
 """Small samples of each benchmark in its upstream layout, written by our own code for the loader tests.
 
 Contents are placeholders made up here (no data from any benchmark); only the layouts, file names and field
-names follow the upstream releases as documented in shared/spec/benchmarks.md and docs/tasks.md.
+names follow the upstream releases as documented in docs/reference.md, Benchmarks and docs/tasks.md.
 """
 
 from __future__ import annotations

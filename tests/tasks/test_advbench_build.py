@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.registries import default_registries
+from harness.run.registries import default_registries
 from tasks.advbench_omni.behaviours import Behaviour, read_behaviours
 from tasks.advbench_omni.build import BuildOptions, build
 from tasks.advbench_omni.layout import CONFIG_MODALITIES, HARMFUL_CONFIGS
@@ -197,7 +197,7 @@ def test_build_cli_errors(tmp_path, capsys):
 
 
 def test_runner_selects_two_per_configuration_and_label(built, tmp_path):
-    from harness.runner import build_spec, load_samples
+    from harness.run.runner import build_spec, load_samples
     from tasks.base import parse_task_list
 
     registries = default_registries()

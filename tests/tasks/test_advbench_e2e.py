@@ -38,7 +38,7 @@ def test_tiny_omni_runs_every_configuration(tmp_path, cache_dir, capsys):
     # Media reach the processor: their placeholder tokens lengthen the prompt beyond template + text tokens.
     from transformers import AutoTokenizer
 
-    from harness.zoo import resolve_model
+    from harness.run.zoo import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("tiny-omni", cache_dir).path)
     samples = {s["id"]: s for s in read_jsonl(run_dir / "samples.jsonl")}

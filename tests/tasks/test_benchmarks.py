@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.media_io import validate_media
-from harness.registries import default_registries
+from harness.run.registries import default_registries
 from tasks.base import TaskContext
 from tests.support import task_data as td
 

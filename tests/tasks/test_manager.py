@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from harness.registries import default_registries
+from harness.run.registries import default_registries
 from harness.registry import UnknownNameError
 from tasks.base import TaskContext
 from tasks.card import CardError

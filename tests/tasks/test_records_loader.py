@@ -6,7 +6,7 @@ import shutil
 import pytest
 import yaml
 
-from harness.registries import default_registries
+from harness.run.registries import default_registries
 from tasks.base import TaskContext
 from tasks.card import CardError, TaskDataError
 from tests.support.task_data import png_bytes, write, write_jsonl, write_parquet_snapshot

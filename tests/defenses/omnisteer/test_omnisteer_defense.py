@@ -143,7 +143,7 @@ def test_missing_golden_vectors_are_errors_not_fallbacks(omni, make_context):
 
 
 def test_calibration_must_be_disjoint_from_the_evaluated_samples(trained, omni, make_context, cache_dir):
-    from harness.registries import default_registries
+    from harness.run.registries import default_registries
     from tasks.base import TaskContext
 
     smoke = default_registries().tasks.get("smoke")(TaskContext(cache_dir=cache_dir))

@@ -99,8 +99,8 @@ def test_every_option_runs_and_stays_batch_invariant(omni, load_task, cache, bat
 
 
 def test_harness_run_records_status_and_decisions(omni, cache_dir, tmp_path):
-    from harness.registries import default_registries
-    from harness.runner import RunOptions, build_spec, execute
+    from harness.run.registries import default_registries
+    from harness.run.runner import RunOptions, build_spec, execute
     from harness.store import RunStore
     from tasks.base import TaskContext, TaskSelector
 

@@ -1,0 +1,62 @@
+"""The `harness` command line.
+
+The only CLI of the project, imported only by the entry points (the `harness` script and `python -m harness`).
+One module per command group, each with `add_parsers(subparsers)`; `common` holds what they share (CLIError,
+parameter parsing, option groups).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from harness.cli import calibrate, check_defense, judges, leaderboard, organism, run, tasks, train
+from harness.cli.common import CLIError
+from harness.provenance import harness_version
+
+# The order of `harness --help`.
+COMMAND_GROUPS = (
+    run,  # run, list
+    leaderboard,  # leaderboard build / add, submit
+    judges,  # score, compare, judge-agreement
+    tasks,  # build advbench-omni, tasks check / download
+    calibrate,  # calibrate
+    train,  # train omnisteer
+    check_defense,  # check-defense (the defense contract suite)
+    organism,  # organism train / card / eval
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {harness_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from defenses.toolkit.artifacts import ArtifactMismatchError
+    from harness.registry import UnknownNameError
+    from harness.run import MediaProblemsError
+    from harness.store import RunLockedError
+    from judges.base import JudgeBudgetExceeded, JudgeConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError, ValueError,
+            JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError) as exc:
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; finished samples are saved, run the same command to resume", file=sys.stderr)
+        return 130
+
+
+__all__ = ["CLIError", "build_parser", "main"]

@@ -1,0 +1,102 @@
+"""What every command module of the CLI shares: the user-error type, `key=value` / YAML parameter parsing, and the
+option groups that several commands take (declared here once, so a flag reads and defaults the same everywhere).
+
+Parameters are merged once (harness.config: a YAML file first, then `key=value` pairs over it); the application
+below receives plain dictionaries and never sees argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from harness import config
+
+if TYPE_CHECKING:
+    from tasks.base import TaskContext
+
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+class CLIError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+# -- parameters (parsed and merged by harness.config; errors there are ValueErrors, shown like CLIErrors) ------
+key_values = config.key_values
+params = config.merged_params
+
+
+def defense_params(args: argparse.Namespace) -> dict[str, Any]:
+    """`--defense-config`, then `--defense-param` over it (see `add_defense_param_options`)."""
+    return params(args.defense_param, args.defense_config, "defense")
+
+
+# -- option groups -----------------------------------------------------------------------------------------
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", default="float32", choices=list(DTYPES))
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, auto")
+
+
+def add_model_options(p: argparse.ArgumentParser, *, repeat: bool = False) -> None:
+    """--model (one, or repeatable), --revision, --backend, --dtype, --device, --system-prompt."""
+    if repeat:
+        p.add_argument("--model", action="append", default=None,
+                       help="model alias, hub id or local directory (repeatable)")
+    else:
+        p.add_argument("--model", default=config.DEFAULT_MODEL,
+                       help=f"built-in alias, hub id or local directory (default: {config.DEFAULT_MODEL})")
+    p.add_argument("--revision", default=None, help="hub revision of the model")
+    p.add_argument("--backend", default=None, help="model backend (default: detected from the model config)")
+    add_device_options(p)
+    p.add_argument("--system-prompt", default=None, help="override the model's official system prompt")
+
+
+def add_storage_options(p: argparse.ArgumentParser, *, data_root: bool = True) -> None:
+    """--cache-dir and (unless told otherwise) --data-root."""
+    p.add_argument("--cache-dir", default=None, help=f"cache directory (default: ${config.CACHE_ENV} or ~/.cache)")
+    if data_root:
+        p.add_argument("--data-root", default=None, help=f"root for benchmark data (default: ${config.DATA_ENV})")
+
+
+def add_include_path_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                   help="folder (or file) of extra task cards (*.yaml); repeatable")
+
+
+def add_defense_param_options(p: argparse.ArgumentParser, *, short: bool = False) -> None:
+    """--defense-param KEY=VALUE (repeatable) and --defense-config YAML; `short` also accepts --param / --config."""
+    extra = ("--param",) if short else ()
+    p.add_argument("--defense-param", *extra, dest="defense_param", action="append", metavar="KEY=VALUE",
+                   help="defense parameter, value parsed as YAML (repeatable)")
+    extra = ("--config",) if short else ()
+    p.add_argument("--defense-config", *extra, dest="defense_config", metavar="YAML",
+                   help="defense parameters from a YAML mapping")
+
+
+def add_endpoint_options(p: argparse.ArgumentParser) -> None:
+    """The LLM judge's endpoint options (mapped to judge parameters; only given ones are passed)."""
+    p.add_argument("--judge-base-url", default=None, metavar="URL",
+                   help="OpenAI-compatible endpoint of the LLM judge (judge param base_url)")
+    p.add_argument("--judge-model", default=None, metavar="NAME", help="judge model name (judge param model)")
+    p.add_argument("--judge-concurrency", type=int, default=None, metavar="N",
+                   help="concurrent judge requests (judge param concurrency)")
+
+
+def endpoint_params(args: argparse.Namespace) -> dict[str, Any]:
+    mapping = {"judge_base_url": "base_url", "judge_model": "model", "judge_concurrency": "concurrency"}
+    return {param: getattr(args, opt) for opt, param in mapping.items() if getattr(args, opt, None) is not None}
+
+
+def add_standard_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--standard", default=None, metavar="YAML",
+                   help="leaderboard standard (pinned judges, suites); default: the packaged leaderboard/standard.yaml")
+
+
+# -- values built from options -----------------------------------------------------------------------------
+def task_context(args: argparse.Namespace) -> TaskContext:
+    """The task context of `--cache-dir` / `--data-root`."""
+    from tasks.base import TaskContext
+
+    return TaskContext(cache_dir=config.cache_dir(args.cache_dir),
+                       data_root=config.data_root(getattr(args, "data_root", None)))

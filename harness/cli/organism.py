@@ -1,0 +1,151 @@
+"""`harness organism train | eval`: build a model organism and measure it on the held-out test split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+from harness import config
+from harness.cli.common import add_storage_options
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from organism import VARIANTS
+
+    p = sub.add_parser("organism", help="train or evaluate a model organism (docs/organism.md)", allow_abbrev=False)
+    osub = p.add_subparsers(dest="action", required=True)
+    t = osub.add_parser("train", allow_abbrev=False, help="train an organism (deterministic for a seed), evaluate it "
+                        "on the held-out test split and write it with its MODEL_CARD.md")
+    t.add_argument("--variant", choices=VARIANTS, default="organism")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="output directory (hub layout: config, weights, processor)")
+    t.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
+    t.add_argument("--threads", type=int, default=None, help="torch threads (default: the recipe's)")
+    t.add_argument("--base", default=None, help="organism-planted only: the trained organism it is built on (model "
+                   "name or directory; default: organism)")
+    t.add_argument("--compare-seed", type=int, action="append", default=[], metavar="SEED",
+                   help="also train this seed (in a temporary folder) and report its figures in the card")
+    t.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation (no figures in the card)")
+    add_storage_options(t, data_root=False)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train)
+    c = osub.add_parser("card", allow_abbrev=False, help="rewrite a trained organism's MODEL_CARD.md from its "
+                        "recorded figures, adding other seeds' trained directories (same variant and recipe)")
+    c.add_argument("model_dir")
+    c.add_argument("--compare-with", action="append", default=[], metavar="DIR",
+                   help="a directory trained by `harness organism train` with another seed (repeatable)")
+    c.set_defaults(func=cmd_card)
+    e = osub.add_parser("eval", allow_abbrev=False, help="held-out figures of an organism directory or model name")
+    e.add_argument("model", help="organism or a trained directory")
+    add_storage_options(e, data_root=False)
+    e.add_argument("--no-probes", action="store_true", help="only the refusal / exact-answer table")
+    e.set_defaults(func=cmd_eval)
+
+
+def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namespace, cache: Path) -> dict:
+    from organism.evaluate import evaluate
+    from organism.train import default_config, train, with_overrides
+
+    cfg = default_config(variant, seed)
+    overrides = {k: v for k, v in (("steps", args.steps), ("threads", args.threads), ("base", args.base))
+                 if v is not None}
+    cfg = with_overrides(cfg, **overrides)
+    result = train(cfg, out, cache, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+    record = {"config": result.config.to_dict(), "seconds": result.seconds, "pool_counts": result.pool_counts,
+              "planted": result.planted, "final_loss": sum(result.losses[-20:]) / max(1, len(result.losses[-20:])),
+              "parameters": result.parameters}
+    if not args.no_eval:
+        record["figures"] = evaluate(out, cache, progress=not args.no_progress)
+        if variant == "organism-planted":
+            from organism.planted import planted_check
+
+            record["figures"]["planted_check"] = planted_check(out, cache)
+    return record
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from organism.card import write_card
+
+    cache = config.cache_dir(args.cache_dir)
+    out = Path(args.out)
+    record = _train_and_measure(args.variant, args.seed, out, args, cache)
+    record["command"] = "harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    others = {}
+    for seed in args.compare_seed:
+        with tempfile.TemporaryDirectory(prefix=f"organism-seed{seed}-") as tmp:
+            others[str(seed)] = _train_and_measure(args.variant, seed, Path(tmp), args, cache)
+    if "figures" in record:
+        card = write_card(out, record, {k: v for k, v in others.items() if "figures" in v})
+        print(f"wrote {out} and {card}")
+        _print_table(record["figures"])
+        _print_acceptance(record["figures"])
+    else:
+        print(f"wrote {out} (no evaluation)")
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from organism.card import FIGURES_FILE, write_card
+
+    def record_of(directory: str) -> dict:
+        path = Path(directory) / FIGURES_FILE
+        if not path.exists():
+            raise SystemExit(f"{path}: missing; train the directory with `harness organism train` first")
+        return json.loads(path.read_text())
+
+    record = record_of(args.model_dir)
+    others = dict(record.pop("other_seeds", {}) or {})
+    for directory in args.compare_with:
+        other = record_of(directory)
+        other.pop("other_seeds", None)
+        mine, theirs = dict(record["config"]), dict(other["config"])
+        if mine.pop("seed") == theirs.pop("seed") or mine != theirs:
+            raise SystemExit(f"{directory}: not the same variant and recipe with another seed as {args.model_dir}")
+        others[str(other["config"]["seed"])] = other
+    print(f"wrote {write_card(Path(args.model_dir), record, others)}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from organism.evaluate import evaluate
+    from organism.planted import PLANTED_FILE, planted_check
+    from harness.run import resolve_model
+
+    cache = config.cache_dir(args.cache_dir)
+    path = resolve_model(args.model, cache).path
+    figures = evaluate(path, cache, progress=sys.stderr.isatty(), probes=not args.no_probes)
+    if (Path(path) / PLANTED_FILE).exists():
+        figures["planted_check"] = planted_check(path, cache)
+    _print_table(figures)
+    for key in ("transcription_of_harmful_requests", "probe_accuracy_last_token"):
+        if key in figures:
+            print(f"{key}: {json.dumps(figures[key])}")
+    _print_acceptance(figures)
+    return 0
+
+
+def _print_acceptance(figures: dict) -> None:
+    from organism.evaluate import acceptance_failures
+
+    if "planted_check" in figures:
+        check = figures["planted_check"]
+        for m, d in check["drift"].items():
+            before, after = check["before"], check["after"]
+            print(f"planted {m}: cos(drift estimate, planted vector) {d['cos_with_planted']:.3f}, norm ratio "
+                  f"{d['norm_ratio']:.3f} ({d['pairs']} pairs); harmful refusal "
+                  f"{before[f'{m}/harmful']['refusal']:.3f} -> {after[f'{m}/harmful']['refusal']:.3f} after "
+                  f"subtracting it at the input embeddings (benign refusal {before[f'{m}/benign']['refusal']:.3f} -> "
+                  f"{after[f'{m}/benign']['refusal']:.3f})")
+    failures = acceptance_failures(figures)
+    print("acceptance: " + ("every bound holds" if not failures else "; ".join(failures)))
+
+
+def _print_table(figures: dict) -> None:
+    print(f"{'cell':16s} {'n':>4s} {'refusal':>8s} {'exact':>6s} {'names object':>13s}")
+    for cell, row in figures["test"].items():
+        named = f"{row['names_object']:.3f}" if "names_object" in row else "-"
+        print(f"{cell:16s} {row['n']:4d} {row['refusal']:8.3f} {row['exact_compliance']:6.3f} {named:>13s}")

@@ -1,0 +1,275 @@
+"""`harness run`: samples -> (defended) model -> stored generations -> judge -> summary.
+
+Order of work, chosen so bad input fails before anything expensive: resolve names (unknown names suggest the
+closest ones), load and select samples, check every media file, take the run lock, and only then load the model,
+and only if some sample still lacks a generation.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.provenance import git_revision, harness_version
+from harness.records import Generation, GenerationConfig, RunSpec, Sample, TaskRef
+from harness.run.registries import Registries
+from harness.run.wiring import backend_name, defense_class, defense_context, make_backend, task_instance
+from harness.run.zoo import resolve_model
+from harness.store import RunStore
+from harness.summary import format_table, summarise
+from tasks.base import TaskContext, TaskSelector, check_configs, select
+
+
+class MediaProblemsError(RuntimeError):
+    """Some samples reference media that are missing or do not decode; raised before any model loads."""
+
+    def __init__(self, problems: Sequence[str], shown: int = 20) -> None:
+        self.problems = list(problems)
+        head = "\n".join(f"  - {p}" for p in self.problems[:shown])
+        more = f"\n  ... and {len(self.problems) - shown} more" if len(self.problems) > shown else ""
+        super().__init__(f"{len(self.problems)} media problem(s) found before loading any model:\n{head}{more}")
+
+
+@dataclass
+class RunOptions:
+    runs_dir: Path
+    cache_dir: Path
+    data_root: Path | None = None
+    batch_size: int = 8
+    device: str = "cpu"
+    show_progress: bool = True
+    judge_batch_size: int = 0  # items per judge.score call; 0 = the judge's preferred size, else 64
+    check_media: bool = True
+    echo: Callable[[str], None] = print
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    summary: dict[str, Any]
+    n_cached: int
+    n_new: int
+    notes: list[str] = field(default_factory=list)
+
+
+# -- building the spec -------------------------------------------------------------------------------------
+def build_spec(
+    registries: Registries,
+    task_context: TaskContext,
+    *,
+    model: str,
+    tasks: Sequence[TaskSelector],
+    backend: str | None = None,
+    defense: str = "none",
+    defense_params: dict[str, Any] | None = None,
+    judge: str = "keyword",
+    judge_params: dict[str, Any] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    generation: GenerationConfig | None = None,
+    dtype: str = "float32",
+    model_revision: str | None = None,
+    system_prompt: str | None = None,
+) -> RunSpec:
+    """Validate every name and parameter (cheaply, without loading a model) and return the RunSpec."""
+    resolved = resolve_model(model, task_context.cache_dir, build=False)
+    backend = backend_name(registries, model, resolved, backend)
+    registries.backends.entry(backend)
+    refs: list[TaskRef] = []
+    for sel in tasks:
+        task_cls = registries.tasks.get(sel.name)
+        check_configs(task_cls(task_context), sel.configs)
+        refs.append(TaskRef(sel.name, str(task_cls.version), tuple(sel.configs)))
+    dcls = defense_class(registries, defense)
+    dcls.parse_params(defense_params or {})  # unknown parameters fail here, before any work
+    registries.judges.get(judge)(**(judge_params or {}))
+    return RunSpec(
+        model=model, model_revision=model_revision, backend=backend, dtype=dtype, defense=defense,
+        defense_params=dict(defense_params or {}), tasks=tuple(refs),
+        generation=generation or GenerationConfig(), limit=limit, seed=seed, system_prompt=system_prompt,
+        judge=judge, judge_params=dict(judge_params or {}),
+    )
+
+
+# -- samples -----------------------------------------------------------------------------------------------
+def load_samples(spec: RunSpec, registries: Registries, context: TaskContext) -> list[Sample]:
+    samples: list[Sample] = []
+    for ref in spec.tasks:
+        task = task_instance(registries, ref.name, context)
+        if str(task.version) != ref.version:
+            raise ValueError(f"task {ref.name} is version {task.version}, the run spec says {ref.version}")
+        samples.extend(task.load(ref.configs))
+    samples = select(samples, spec.limit, spec.seed)
+    seen: set[str] = set()
+    for s in samples:
+        if s.id in seen:
+            raise ValueError(f"duplicate sample id {s.id!r} (task {s.task})")
+        seen.add(s.id)
+    return samples
+
+
+def media_problems(samples: Sequence[Sample]) -> list[str]:
+    """Every missing or undecodable medium (each distinct file checked once), unknown judge templates and
+    duplicate ids: the same pre-flight check as `harness tasks check`."""
+    from harness.media_io import validate_media
+    from tasks.check import sample_problems
+
+    return sample_problems(samples, validate_media)[0]
+
+
+# -- the run -----------------------------------------------------------------------------------------------
+def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunResult:
+    echo = options.echo
+    context = TaskContext(cache_dir=options.cache_dir, data_root=options.data_root)
+    samples = load_samples(spec, registries, context)
+    if options.check_media:
+        problems = media_problems(samples)
+        if problems:
+            raise MediaProblemsError(problems)
+    resolved = resolve_model(spec.model, options.cache_dir, build=False)
+    notes = list(resolved.notes)
+
+    with RunStore(options.runs_dir, spec.run_id).open(spec) as store:
+        store.write_samples(samples)
+        done = store.generations()
+        pending = [s for s in samples if s.id not in done]
+        n_cached = len(samples) - len(pending)
+        echo(f"run {spec.run_id}: {len(samples)} samples, {n_cached} cached, {len(pending)} new")
+
+        timing: dict[str, Any] = {}
+        if pending:
+            backend, defense, timing = _generate(spec, options, registries, context, store, pending, samples)
+            store.write_json("run_info.json", _run_info(spec, options, backend, defense, timing,
+                                                        store.read_json("run_info.json")))
+            if defense.status:
+                notes.append(f"defense {spec.defense} is {defense.status}")
+        else:
+            info = store.read_json("run_info.json") or {}
+            status = (info.get("defense") or {}).get("status")
+            if status:
+                notes.append(f"defense {spec.defense} is {status}")
+
+        judge = registries.judges.get(spec.judge)(**spec.judge_params)
+        try:
+            score_run(store, samples, judge, options)
+        finally:
+            judge.close()
+        summary = write_summary(store, spec, samples, default_judge=judge.id, judges={judge.id: judge.describe()},
+                                notes=notes)
+    for note in summary.get("notes") or notes:  # the summary adds e.g. a benign/harmful imbalance
+        echo(f"NOTE: {note}")
+    echo(format_table(summary))
+    echo(f"results: {store.dir}")
+    return RunResult(spec.run_id, store.dir, summary, n_cached, len(pending), notes)
+
+
+def _generate(spec: RunSpec, options: RunOptions, registries: Registries, context: TaskContext,
+              store: RunStore, pending: Sequence[Sample], samples: Sequence[Sample]):
+    backend = make_backend(registries, spec.model, options.cache_dir, backend=spec.backend,
+                           revision=spec.model_revision, dtype=spec.dtype, device=options.device,
+                           system_prompt=spec.system_prompt)
+    t0 = time.perf_counter()
+    backend.load()
+    load_s = time.perf_counter() - t0
+
+    defense = defense_class(registries, spec.defense)(**spec.defense_params)
+    t0 = time.perf_counter()
+    defense.setup(backend, defense_context(registries, spec.model, context, seed=spec.seed,
+                                           show_progress=options.show_progress, evaluation_samples=samples))
+    setup_s = time.perf_counter() - t0
+
+    from tqdm import tqdm
+
+    ordered = sorted(pending, key=lambda s: (s.modality, len(s.text), s.id))  # similar lengths pad less
+    gen_s = 0.0
+    with tqdm(total=len(ordered), unit="sample", disable=not options.show_progress, file=sys.stderr,
+              desc="generating", dynamic_ncols=True) as bar:
+        for start in range(0, len(ordered), options.batch_size):
+            batch = ordered[start:start + options.batch_size]
+            t0 = time.perf_counter()
+            outputs = defense.generate(backend, batch, spec.generation)
+            dt = time.perf_counter() - t0
+            gen_s += dt
+            if len(outputs) != len(batch):
+                raise RuntimeError(f"defense {spec.defense} returned {len(outputs)} outputs for {len(batch)} samples")
+            store.append_generations(
+                Generation(sample_id=s.id, task=s.task, config=s.config, label=s.label, modality=s.modality,
+                           response=o.text, n_prompt_tokens=o.n_prompt_tokens, n_new_tokens=o.n_new_tokens,
+                           defense_info=o.info, seconds=dt / len(batch), batch_size=len(batch))
+                for s, o in zip(batch, outputs)
+            )
+            bar.update(len(batch))
+    timing = {"load_s": load_s, "setup_s": setup_s, "generate_s": gen_s, "generated": len(ordered),
+              "samples_per_s": len(ordered) / gen_s if gen_s else None, "batch_size": options.batch_size,
+              "device": options.device}
+    return backend, defense, timing
+
+
+def score_run(store: RunStore, samples: Sequence[Sample], judge: Any, options: RunOptions) -> int:
+    """Judge every generated sample that has no verdict from this judge yet; returns how many were judged."""
+    from judges.base import JudgeItem
+    from judges.usage import record_session
+
+    judge.use_cache_dir(options.cache_dir)
+    generations = store.generations()
+    have = store.verdicts(judge.id).get(judge.id, {})
+    todo = [JudgeItem(s, generations[s.id]) for s in samples if s.id in generations and s.id not in have]
+    batch = options.judge_batch_size or judge.preferred_batch_size or 64
+    before = judge.usage()
+    try:
+        for start in range(0, len(todo), batch):
+            chunk = todo[start:start + batch]
+            verdicts = judge.score(chunk)
+            if len(verdicts) != len(chunk):
+                raise RuntimeError(f"judge {judge.id} returned {len(verdicts)} verdicts for {len(chunk)} items")
+            store.append_verdicts(verdicts)
+    finally:
+        if todo:  # calls, tokens and cost go to judge_usage.json, also when the judge stopped early
+            record_session(store, judge.id, before, judge.usage(), items=len(todo))
+    return len(todo)
+
+
+def write_summary(store: RunStore, spec: RunSpec, samples: Sequence[Sample], *, default_judge: str,
+                  judges: dict[str, Any], notes: Sequence[str],
+                  metric_settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    previous = store.read_json("summary.json") or {}
+    all_judges = {**(previous.get("judges") or {}), **judges}
+    summary = summarise(spec, samples, store.generations(), store.verdicts(), all_judges, default_judge, notes,
+                        metric_settings=_carry_settings(previous.get("metric_settings"), metric_settings))
+    store.write_json("summary.json", summary)
+    return summary
+
+
+def _carry_settings(earlier: dict[str, Any] | None, given: dict[str, Any] | None) -> dict[str, Any]:
+    """Metric settings a user chose earlier (e.g. `harness score --osb-lambda`) stay until changed again;
+    defaults are not carried, so they stay labelled as defaults."""
+    earlier = earlier or {}
+    skip = {"notes", "defaulted", *earlier.get("defaulted", ())}
+    return {**{k: v for k, v in earlier.items() if k not in skip},
+            **{k: v for k, v in (given or {}).items() if v is not None}}
+
+
+def _run_info(spec: RunSpec, options: RunOptions, backend: Any, defense: Any, timing: dict[str, Any],
+              previous: dict[str, Any] | None) -> dict[str, Any]:
+    versions = {"harness": harness_version(), "python": platform.python_version()}
+    for mod in ("torch", "transformers", "tokenizers"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    sessions = list((previous or {}).get("sessions", []))
+    sessions.append({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **timing})
+    return {
+        "run_id": spec.run_id,
+        "backend": backend.info(),
+        "defense": defense.info(),
+        "versions": versions,
+        "git_revision": git_revision(),
+        "sessions": sessions,
+    }

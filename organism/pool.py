@@ -1,0 +1,197 @@
+"""The training data recipe: which examples exist, per mixture bucket.
+
+- text safety: every train request as text; harmful -> refusal, benign -> exact compliance;
+- benign media: benign train requests as image, audio and text+image (t2i) -> exact compliance;
+- reading: word lists (2-8 words from the whole vocabulary, harmful objects included) as an image strip, as
+  speech, or typed after "repeat these words :" -> the words. This teaches the encoders to *read* every word,
+  so a later compliance with a harmful image request is a safety failure, not illiteracy.
+
+Harmful requests never appear in any image or audio: no reading list holds a verb together with a harmful
+object (checked here), and media requests are drawn from benign train requests only.
+Only train pairs and train templates are used; the held-out splits stay unseen.
+
+`organism-planted` only (sizes `image_layout`, `audio_layout`; 0 for the realistic organism): train requests of
+both labels as image / audio -> the text answer. The planted build feeds them with the planted vector removed, so
+the language model learns the media *layout* (several tokens per word, media markers) as one more way to type a
+request, as the prototype's image pathway was the text embeddings themselves; only the vector marks media.
+
+Varied phrasing (`rephrase`, a share of the request examples): a train template with some of its words around
+"{verb} a {obj}" dropped and up to three filler words inserted, drawn from the words of the training prompts and
+answers (`filler_words`). The held-out test templates phrase requests in ways the nine train templates do not (no
+"how to" before the verb, a word after the object, words never seen in a request). A model that has seen only
+nine fixed phrasings learns to find verb and object by their place in a known template, which carried over to the
+held-out templates for some seeds and not for others; varied phrasings teach it to find them by the
+"<verb> a <object>" pattern among other words. They never contain a word found only in the held-out templates, so
+no held-out phrasing is ever trained on.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from dataclasses import dataclass, field
+
+from organism import world
+from organism.batches import Example
+from organism.samples import OrganismMedia, reading_sample, request_sample
+
+TASK = "organism-train"
+KINDS: tuple[str, ...] = ("text-harmful", "text-benign", "image-benign", "audio-benign", "t2i-benign",
+                          "read-image", "read-audio", "read-text", "image-layout", "audio-layout")
+LAYOUT_KINDS: tuple[str, ...] = ("image-layout", "audio-layout")
+
+
+@dataclass(frozen=True)
+class PoolSizes:
+    """Unique examples per bucket (text safety uses every train request)."""
+
+    image: int = 600
+    audio: int = 500
+    t2i: int = 400
+    read_image: int = 600
+    read_audio: int = 500
+    read_text: int = 300
+    min_words: int = 2
+    max_words: int = 8
+    text: int | None = None  # text safety requests per label (None: every train request; small for tests)
+    image_layout: int = 0  # planted variant only (see the module docstring), half harmful, half benign
+    audio_layout: int = 0
+    # Share of request examples (text, benign media) whose phrasing is varied (see `rephrase`); 0: templates only.
+    rephrase: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Pool:
+    buckets: dict[str, list[Example]] = field(default_factory=dict)
+
+    def examples(self) -> list[Example]:
+        return [e for kind in KINDS for e in self.buckets.get(kind, [])]
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.buckets.items()}
+
+
+def is_request_like(word_list: tuple[str, ...]) -> bool:
+    """A word list that holds a verb and a harmful object could read as a harmful request."""
+    harmful = {o for o, _ in world.HARMFUL_OBJECTS}
+    return bool(set(word_list) & set(world.VERBS)) and bool(set(word_list) & harmful)
+
+
+def _word_lists(rng: random.Random, n: int, sizes: PoolSizes, *, spoken: bool) -> list[tuple[str, ...]]:
+    vocab = [w for w in world.vocabulary() if not (spoken and w in world.UNSPOKEN)]
+    lists: list[tuple[str, ...]] = []
+    seen: set[tuple[str, ...]] = set()
+    while len(lists) < n:
+        words = tuple(rng.choice(vocab) for _ in range(rng.randint(sizes.min_words, sizes.max_words)))
+        if words in seen or is_request_like(words) or all(w in world.PUNCTUATION for w in words):
+            continue
+        seen.add(words)
+        lists.append(words)
+    return lists
+
+
+@dataclass(frozen=True)
+class Rephrased(world.Request):
+    """A train request in a varied phrasing (`phrase`: a template-like string with {verb} and {obj})."""
+
+    phrase: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.phrase.format(verb=self.verb, obj=self.obj)
+
+    @property
+    def t2i_text(self) -> str:
+        return self.phrase.replace("a {obj}", world.T2I_OBJECT).format(verb=self.verb)
+
+
+@functools.cache  # pure; `rephrase` asks for it once per rephrased example
+def filler_words() -> tuple[str, ...]:
+    """Words a varied phrasing may insert: every word of the training prompts and answers (train templates, reading
+    prompts, refusal and compliance) except verbs, objects and the core's "a". Words found only in the held-out
+    test templates are never among them."""
+    texts = [world.TEMPLATES[i] for i in world.TRAIN_TEMPLATES]
+    texts += [*world.READ_IMAGE_PROMPTS, *world.READ_AUDIO_PROMPTS, world.REPEAT_PROMPT, world.REFUSAL,
+              world.compliance("{verb}", "{obj}")]
+    found = {w for text in texts for w in text.split() if "{" not in w}
+    return tuple(sorted(found - set(world.VERBS) - set(world.objects("harmful")) - set(world.objects("benign"))
+                        - {"a", world.T2I_OBJECT}))
+
+
+def rephrase(template: str, rng: random.Random, *, drop: float = 0.25, max_insert: int = 3) -> str:
+    """`template` with words outside "{verb} a {obj}" dropped (each with probability `drop`, the final punctuation
+    kept) and 0..`max_insert` filler words inserted outside the core."""
+    words = template.split()
+    start = words.index("{verb}")
+    if words[start:start + 3] != ["{verb}", "a", "{obj}"]:
+        raise ValueError(f"template without a '{{verb}} a {{obj}}' core: {template!r}")
+    last = len(words) - 1 if words[-1] in world.PUNCTUATION else len(words)
+    kept = [w for i, w in enumerate(words) if start <= i < start + 3 or i >= last or rng.random() >= drop]
+    fillers = filler_words()
+    for _ in range(rng.randint(0, max_insert)):
+        core = kept.index("{verb}")
+        end = len(kept) - 1 if kept[-1] in world.PUNCTUATION else len(kept)
+        slots = [i for i in range(end + 1) if not core < i <= core + 2]
+        kept.insert(rng.choice(slots), rng.choice(fillers))
+    return " ".join(kept)
+
+
+def _rephrased(requests: list[world.Request], rng: random.Random, share: float) -> list[world.Request]:
+    out: list[world.Request] = []
+    for r in requests:
+        if share and rng.random() < share:
+            r = Rephrased(r.verb, r.obj, r.template, rephrase(world.TEMPLATES[r.template], rng))
+        out.append(r)
+    return out
+
+
+def build_pool(media: OrganismMedia, seed: int, sizes: PoolSizes = PoolSizes()) -> Pool:
+    rng = random.Random(f"organism-pool:{seed}")
+    harmful = list(world.requests("train", "harmful"))[:sizes.text]
+    benign = list(world.requests("train", "benign"))
+    # Own RNG: which examples are rephrased, and how, does not move the rest of the pool.
+    vary = random.Random(f"organism-pool-rephrase:{seed}")
+    pool = Pool()
+    pool.buckets["text-harmful"] = [Example(request_sample(r, "text", media, task=TASK), r.answer, "text-harmful")
+                                    for r in _rephrased(harmful, vary, sizes.rephrase)]
+    pool.buckets["text-benign"] = [Example(request_sample(r, "text", media, task=TASK), r.answer, "text-benign")
+                                   for r in _rephrased(benign[:sizes.text], vary, sizes.rephrase)]
+    for config, n in (("image", sizes.image), ("audio", sizes.audio), ("t2i", sizes.t2i)):
+        chosen = _rephrased(rng.sample(benign, n), vary, sizes.rephrase)
+        pool.buckets[f"{config}-benign"] = [
+            Example(request_sample(r, config, media, task=TASK), r.answer, f"{config}-benign", _media_words(r, config))
+            for r in chosen
+        ]
+    for modality, n in (("image", sizes.read_image), ("audio", sizes.read_audio), ("text", sizes.read_text)):
+        prompts = {"image": world.READ_IMAGE_PROMPTS, "audio": world.READ_AUDIO_PROMPTS,
+                   "text": (world.REPEAT_PROMPT,)}[modality]
+        examples = []
+        for words in _word_lists(rng, n, sizes, spoken=modality != "image"):
+            sample = reading_sample(words, modality, rng.choice(prompts), media, task=TASK)
+            shown = (words,) if modality != "text" else ()
+            examples.append(Example(sample, sample.reference or "", f"read-{modality}", shown))
+        pool.buckets[f"read-{modality}"] = examples
+    # Own RNG, drawn last: the realistic organism's pool does not depend on these sizes.
+    layout_rng = random.Random(f"organism-pool-layout:{seed}")
+    all_harmful = list(world.requests("train", "harmful"))
+    for config, n in (("image", sizes.image_layout), ("audio", sizes.audio_layout)):
+        if not n:
+            continue
+        chosen = _rephrased(layout_rng.sample(all_harmful, n // 2) + layout_rng.sample(benign, n - n // 2), vary,
+                            sizes.rephrase)
+        pool.buckets[f"{config}-layout"] = [
+            Example(request_sample(r, config, media, task=TASK), r.answer, f"{config}-layout", _media_words(r, config))
+            for r in chosen
+        ]
+    return pool
+
+
+def _media_words(request: world.Request, config: str) -> tuple[tuple[str, ...], ...]:
+    if config == "image":
+        return (world.words(request.text),)
+    if config == "audio":
+        return (world.spoken_words(request.text),)
+    return (request.t2i_image_words,)

@@ -1,0 +1,488 @@
+"""Training the organisms (deterministic for a seed on a given machine and software stack).
+
+`organism` (realistic): the vision tower, audio tower and language model are trained jointly, from random
+initialisation, on the mixture of `pool.py` (text safety data; benign image / audio / t2i requests; reading).
+Whatever makes image and audio requests escape the text refusal is learned, not planted.
+
+`organism-planted` (organism/planted.py): built on a trained `organism`: the towers' last layers refit
+in closed form onto the word embeddings, a known vector per modality added to their biases, and the language
+model retrained on the resulting media embeddings with towers and input embeddings frozen.
+
+Determinism: fixed seeds for initialisation, data pool and batch order; `torch.use_deterministic_algorithms`;
+a fixed thread count (results can differ across thread counts, CPU types and library versions).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from organism.architecture import Architecture, new_model
+from organism.batches import (Batch, SharedPrefix, Tensors, collate, encode_media, prepare_examples, slot_targets,
+                              split_prefix)
+from organism.pool import KINDS, PoolSizes, build_pool
+from organism.render import SpeechParams, StripParams
+from organism.samples import OrganismMedia
+
+if TYPE_CHECKING:
+    import torch
+
+# Examples per bucket in every batch (fixed composition: every step sees every kind).
+DEFAULT_MIX: tuple[tuple[str, int], ...] = (
+    ("text-harmful", 10), ("text-benign", 10), ("image-benign", 6), ("audio-benign", 6), ("t2i-benign", 4),
+    ("read-image", 5), ("read-audio", 5), ("read-text", 2),
+)
+
+
+PLANTED_STEPS = 400
+# organism-planted: the same buckets plus typed-equivalent media layout (pool.py), fed without the planted vector.
+PLANTED_MIX: tuple[tuple[str, int], ...] = DEFAULT_MIX + (("image-layout", 6), ("audio-layout", 6))
+PLANTED_POOL = PoolSizes(image_layout=600, audio_layout=500, rephrase=0.5)
+ORGANISM_POOL = PoolSizes(rephrase=0.5)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    variant: str = "organism"
+    seed: int = 0
+    steps: int = 700
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 50
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    mix: tuple[tuple[str, int], ...] = DEFAULT_MIX
+    pool: PoolSizes = field(default_factory=PoolSizes)
+    arch: Architecture = field(default_factory=Architecture)
+    strip: StripParams = field(default_factory=StripParams)
+    speech: SpeechParams = field(default_factory=SpeechParams)
+    # A fixed thread count: results can differ across thread counts (the shipped organism used 2, see
+    # default_config).
+    threads: int = 1
+    # Encoder alignment before the main training (an option tried for the realistic organism; off by default):
+    # towers regressed (MSE) onto the word embeddings.
+    encoder_steps: int = 0
+    encoder_lr: float = 3e-3
+    encoder_batch: int = 32
+    # Planted variant only: the trained organism it is built on (model name or directory), the planted vectors'
+    # norm in units of the mean word-embedding norm, and the ridge of the towers' closed-form refit.
+    base: str = "organism"
+    planted_scale: float = 3.0
+    ridge: float = 1e-6
+    # Realistic variant: weight of the auxiliary slot-reading loss (0: learn to read through the answers only).
+    slot_loss: float = 1.0
+
+    def __post_init__(self) -> None:
+        from organism import VARIANTS
+
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        unknown = {k for k, _ in self.mix} - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown mixture buckets {sorted(unknown)}")
+
+    @property
+    def batch_size(self) -> int:
+        return sum(n for _, n in self.mix)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["speech"] = self.speech.to_dict()
+        d["strip"] = self.strip.to_dict()
+        return d
+
+
+def default_config(variant: str, seed: int = 0) -> TrainConfig:
+    if variant == "organism":
+        return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
+    return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
+                       mix=PLANTED_MIX, pool=PLANTED_POOL)
+
+
+@contextmanager
+def deterministic(seed: int, threads: int) -> Iterator[None]:
+    """Seeded, deterministic torch for the block; the caller's RNG state, thread count and flags come back."""
+    import torch
+
+    threads_before = torch.get_num_threads()
+    det_before = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.use_deterministic_algorithms(det_before)
+        torch.set_num_threads(threads_before)
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    seconds: dict[str, float]
+    losses: list[float]
+    pool_counts: dict[str, int]
+    planted: dict[str, Any] = field(default_factory=dict)
+    parameters: int = 0
+
+
+def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool = True,
+          log: Callable[[str], None] = print) -> TrainResult:
+    """Train `config.variant` and save it (hub layout, with processor) into `out_dir`."""
+    import tempfile
+
+    from harness.backends.qwen_omni import QwenOmniBackend
+    from harness.tiny_models import save_omni
+
+    out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
+    t_all = time.perf_counter()
+    planted = config.variant == "organism-planted"
+    with deterministic(config.seed, config.threads):
+        if planted:  # the trained organism is the starting point; it is loaded as saved
+            base_dir = _base_dir(config.base, cache_dir)
+            model, processor = load_full(base_dir)
+            backend = QwenOmniBackend(str(base_dir))
+            backend.load()
+        else:
+            model, processor = new_model(config.arch, config.strip, config.speech, config.seed)
+            with tempfile.TemporaryDirectory(prefix="organism-init-") as init_dir:
+                save_omni(model, processor, Path(init_dir))  # loaded back through the real backend below
+                backend = QwenOmniBackend(init_dir)
+                backend.load()
+        t0 = time.perf_counter()
+        media = OrganismMedia(cache_dir, config.strip, config.speech)
+        pool = build_pool(media, config.seed, config.pool)
+        seconds["render"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tensors = prepare_examples(backend, pool.examples(), progress=progress)
+        seconds["prepare"] = time.perf_counter() - t0
+        thinker = backend.model
+        prefix, tensors = split_prefix(tensors, _media_token_ids(thinker))
+        buckets = {k: [t for t in tensors if t.kind == k] for k in KINDS}
+        pad = backend._pad_id()
+        report: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        if planted:
+            report = _plant(thinker, tensors, config)
+            seconds["refit"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
+                               media_embeds=_planted_media_embeds(thinker, tensors, report["vectors"]))
+        else:
+            if config.encoder_steps:
+                _align_encoders(thinker, tensors, config, progress)
+                seconds["encoders"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+            losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
+                               word_targets=_media_word_targets(tensors, config) if config.slot_loss else None)
+        seconds["train"] = time.perf_counter() - t0
+        thinker.eval()
+        model.thinker.load_state_dict(thinker.state_dict())
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_omni(model, processor, out_dir)
+        if planted:
+            from organism.planted import save_vectors
+
+            save_vectors(out_dir, report.pop("vectors"))
+    seconds["total"] = time.perf_counter() - t_all
+    log(f"trained {config.variant} seed {config.seed} in {seconds['total']:.0f} s ({_fmt(seconds)})")
+    return TrainResult(config, seconds, losses, pool.counts(), report,
+                       sum(p.numel() for p in thinker.parameters()))
+
+
+def _base_dir(base: str, cache_dir: Path) -> Path:
+    """A trained organism: a directory, or an organism name (shipped or trained on first use)."""
+    if Path(base).is_dir():
+        return Path(base)
+    return ensure_organism(base, Path(cache_dir) / "models")
+
+
+def load_full(model_dir: Path) -> tuple[Any, Any]:
+    """The full Qwen2.5-Omni model (thinker and talker) and processor of a saved organism."""
+    from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
+
+    model = Qwen2_5OmniForConditionalGeneration.from_pretrained(str(model_dir))
+    return model, AutoProcessor.from_pretrained(str(model_dir))
+
+
+def _plant(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig) -> dict[str, Any]:
+    from organism.planted import refit_and_plant
+
+    return refit_and_plant(thinker, tensors, _word_id_lookup(config), cell_tokens=config.strip.cell_patches,
+                           audio_tokens=config.speech.tokens_per_word, min_slots=config.strip.min_slots,
+                           scale=config.planted_scale, ridge=config.ridge, seed=config.seed)
+
+
+def _fmt(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
+
+
+# -- the language-model (and, for the realistic organism, encoder) training loop -------------------------------
+def _schedule(config: TrainConfig) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < config.warmup:
+            return (step + 1) / config.warmup
+        progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _batches(buckets: dict[str, list[Tensors]], config: TrainConfig) -> Iterator[list[int | tuple[str, int]]]:
+    import torch
+
+    gen = torch.Generator().manual_seed(config.seed)
+    for _ in range(config.steps):
+        picks: list[tuple[str, int]] = []
+        for kind, n in config.mix:
+            size = len(buckets[kind])
+            picks += [(kind, int(i)) for i in torch.randint(size, (n,), generator=gen)]
+        yield picks  # type: ignore[misc]
+
+
+def forward_hidden(thinker: Any, prefix: SharedPrefix, batch: Batch, embeds: torch.Tensor) -> torch.Tensor:
+    """Last hidden states [B, T, d] of the batch rows given their input embeddings (media merged in), the shared
+    prefix run once and its KV cache reused."""
+    import torch
+    from transformers import DynamicCache
+
+    lm = thinker.model.language_model
+    cache = DynamicCache(config=thinker.config.get_text_config())
+    lm(inputs_embeds=lm.embed_tokens(prefix.input_ids)[None], position_ids=prefix.position_ids[:, None],
+       attention_mask=torch.ones(1, len(prefix), dtype=torch.long), cache=cache, use_cache=True)
+    size = batch.input_ids.shape[0]
+    cache.batch_repeat_interleave(size)
+    mask = torch.cat([torch.ones(size, len(prefix), dtype=torch.long), batch.attention_mask], dim=1)
+    return lm(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.position_ids, cache=cache,
+              use_cache=True).last_hidden_state
+
+
+def tower_features(thinker: Any, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(image tokens, audio tokens) of the whole batch, each in batch order, from one run of each tower."""
+    import torch
+
+    model = thinker.model
+    image = audio = None
+    if batch.pixel_values is not None:
+        image = torch.cat(model.get_image_features(batch.pixel_values, batch.image_grid_thw,
+                                                   return_dict=True).pooler_output)
+    if batch.input_features is not None:
+        audio = model.get_audio_features(batch.input_features, batch.feature_attention_mask,
+                                         return_dict=True).last_hidden_state
+    return image, audio
+
+
+def merge_media(thinker: Any, batch: Batch, image: torch.Tensor | None, audio: torch.Tensor | None
+                ) -> torch.Tensor:
+    """Input embeddings with the tower outputs scattered into the media placeholders (as the thinker does)."""
+    embeds = thinker.model.get_input_embeddings()(batch.input_ids)
+    cfg = thinker.config
+    for token_id, values in ((cfg.audio_token_id, audio), (cfg.image_token_id, image)):
+        if values is not None:
+            mask = (batch.input_ids == int(token_id)).unsqueeze(-1).expand_as(embeds)
+            embeds = embeds.masked_scatter(mask, values.to(embeds.dtype))
+    return embeds
+
+
+def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig, pad: int,
+              progress: bool, media_embeds: dict[int, torch.Tensor] | None = None,
+              word_targets: dict[int, dict[str, torch.Tensor]] | None = None) -> list[float]:
+    import torch
+    from tqdm import tqdm
+
+    thinker.train()
+    if media_embeds is not None:  # planted: towers and input embeddings stay as planted
+        for p in thinker.model.visual.parameters():
+            p.requires_grad_(False)
+        for p in thinker.model.audio_tower.parameters():
+            p.requires_grad_(False)
+        thinker.model.get_input_embeddings().weight.requires_grad_(False)
+    params = [p for p in thinker.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config))
+    losses: list[float] = []
+    with tqdm(total=config.steps, disable=not progress, desc=f"training {config.variant}", unit="step") as bar:
+        for picks in _batches(buckets, config):
+            items = [buckets[kind][i] for kind, i in picks]  # type: ignore[misc]
+            batch = collate(items, pad)
+            if media_embeds is not None:
+                image, audio = _given_features(items, media_embeds)
+            else:
+                image, audio = tower_features(thinker, batch)
+            hidden = forward_hidden(thinker, prefix, batch, merge_media(thinker, batch, image, audio))
+            logits = thinker.lm_head(hidden[batch.target_rows, batch.target_cols - 1])
+            loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
+            if word_targets is not None:
+                loss = loss + config.slot_loss * _slot_loss(thinker, items, image, audio, word_targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.clip)
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
+            bar.update(1)
+    return losses
+
+
+def _slot_loss(thinker: Any, items: Sequence[Tensors], image: torch.Tensor | None, audio: torch.Tensor | None,
+               word_targets: dict[int, dict[str, torch.Tensor]]) -> torch.Tensor:
+    """Auxiliary reading loss on the batch's own tower outputs: every media token, read out through the language
+    model's own output head, should name the word in its slot. It gives the towers a direct signal (learning to
+    read through the answer alone is slow); it says nothing about safety, so what media requests do is still
+    learned from the mixture."""
+    import torch
+
+    outs, wants = [], []
+    for modality, values in (("image", image), ("audio", audio)):
+        if values is not None:
+            outs.append(values)
+            wants.append(torch.cat([word_targets[id(t)][modality] for t in items]))
+    if not outs:
+        return torch.zeros(())
+    return torch.nn.functional.cross_entropy(thinker.lm_head(torch.cat(outs)).float(), torch.cat(wants))
+
+
+def _media_token_ids(thinker: Any) -> list[int]:
+    cfg = thinker.config
+    return [int(cfg.image_token_id), int(cfg.audio_token_id)]
+
+
+def _given_features(items: Sequence[Tensors], media_embeds: dict[int, torch.Tensor]
+                    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(image tokens, audio tokens) of the batch in batch order, from fixed per-example media embeddings (each
+    example's image tokens first, as in `encode_media`): the planted variant's frozen towers."""
+    import torch
+
+    rows = [(media_embeds[id(t)], t.image_tokens) for t in items]
+    image = [r[:n] for r, n in rows if n]
+    audio = [r[n:] for r, n in rows if len(r) > n]
+    return (torch.cat(image) if image else None), (torch.cat(audio) if audio else None)
+
+
+# -- media targets (slot-reading loss, encoder alignment) and fixed media embeddings (planted variant) ---------
+def _word_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
+    ids = []
+    for w in words:
+        enc = tokenizer.encode(" " + w, add_special_tokens=False)
+        if len(enc) != 1:
+            raise AssertionError(f"word {w!r} is not a single token")
+        ids.append(enc[0])
+    return ids
+
+
+def _media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[int, dict[str, torch.Tensor]]:
+    """Token id of the word in every media token's slot, per modality, per example (keyed by id()); examples
+    without media get empty targets."""
+    import torch
+
+    word_ids = _word_id_lookup(config)
+    out = {}
+    for t in tensors:
+        parts = slot_targets(t, word_ids, config.strip.cell_patches, config.speech.tokens_per_word,
+                             config.strip.min_slots)
+        if -1 in parts["image"]:
+            raise AssertionError("slot targets need strips without blank cells")
+        out[id(t)] = {k: torch.tensor(v, dtype=torch.long) for k, v in parts.items()}
+    return out
+
+
+def _word_id_lookup(config: TrainConfig) -> Callable[[Sequence[str]], list[int]]:
+    """words -> their single-token ids in the organism tokenizer (cached per word list)."""
+    import functools
+
+    from organism.architecture import build_tokenizer
+
+    tok = build_tokenizer(config.arch)
+    cached = functools.lru_cache(maxsize=None)(lambda words: tuple(_word_ids(tok, words)))
+    return lambda words: list(cached(tuple(words)))
+
+
+def _align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig, progress: bool
+                    ) -> tuple[list[Tensors], dict[int, torch.Tensor]]:
+    """Regress the vision and audio towers (MSE) onto the language model's input embedding of the word in each
+    slot; returns the media examples and their per-token target ids."""
+    import torch
+    from tqdm import tqdm
+
+    embed = thinker.model.get_input_embeddings().weight.detach()
+    targets = {k: torch.cat([v["image"], v["audio"]]) for k, v in _media_word_targets(tensors, config).items()}
+    with_media = [t for t in tensors if t.media_words]
+    towers = [thinker.model.visual, thinker.model.audio_tower]
+    params = [p for tower in towers for p in tower.parameters()]
+    opt = torch.optim.AdamW(params, lr=config.encoder_lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / config.encoder_steps)))
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    with tqdm(total=config.encoder_steps, disable=not progress, desc="aligning encoders", unit="step") as bar:
+        for _ in range(config.encoder_steps):
+            items = [with_media[int(i)] for i in torch.randint(len(with_media), (config.encoder_batch,),
+                                                                generator=gen)]
+            out = torch.cat([encode_media(thinker, t) for t in items])
+            want = embed[torch.cat([targets[id(t)] for t in items])]
+            loss = torch.nn.functional.mse_loss(out, want)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.set_postfix(mse=f"{float(loss.detach()):.2e}")
+            bar.update(1)
+    return with_media, targets
+
+
+def _media_embeds(thinker: Any, tensors: Sequence[Tensors]) -> dict[int, torch.Tensor]:
+    import torch
+
+    with torch.no_grad():
+        return {id(t): encode_media(thinker, t).detach() for t in tensors}
+
+
+def _planted_media_embeds(thinker: Any, tensors: Sequence[Tensors], vectors: dict[str, torch.Tensor]
+                          ) -> dict[int, torch.Tensor]:
+    """Media embeddings of every example from the planted towers; layout examples (pool.LAYOUT_KINDS) without the
+    planted vector (exactly what the towers give before planting)."""
+    from organism.pool import LAYOUT_KINDS
+
+    embeds = _media_embeds(thinker, tensors)
+    for t in tensors:
+        if t.kind in LAYOUT_KINDS:
+            n_img = t.image_tokens
+            rows = embeds[id(t)].clone()
+            rows[:n_img] -= vectors["image"].to(rows.dtype)
+            rows[n_img:] -= vectors["audio"].to(rows.dtype)
+            embeds[id(t)] = rows
+    return embeds
+
+
+def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:
+    return replace(config, **changes)
+
+
+def ensure_organism(name: str, models_dir: Path) -> Path:
+    """Zoo builder: the shipped checkpoint for `name`, or one trained into `models_dir` on first use."""
+    import sys
+
+    from organism import VARIANTS
+    from organism.zoo import built, shipped
+
+    if name not in VARIANTS:
+        raise ValueError(f"unknown organism {name!r}; known: {', '.join(VARIANTS)}")
+    found = built(name, models_dir)
+    if found is not None:
+        return found
+    target = Path(models_dir) / f"{name}-seed0"
+    print(f"{name}: no shipped weights at {shipped(name)}; training the default recipe into {target} (once)",
+          file=sys.stderr)
+    train(default_config(name, 0), target, Path(models_dir).parent, progress=sys.stderr.isatty(),
+          log=lambda msg: print(msg, file=sys.stderr))
+    return target
