@@ -24,29 +24,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check_defense(args: argparse.Namespace) -> int:
-    from defenses.cli_common import defense_context, load_backend, parse_params
-    from defenses.contract import run_contract
+    from defenses.cli_common import contract_loaders, parse_params
+    from defenses.contract import check_defense
     from defenses.steering import contract_config
     from harness import config
-    from harness.records import GenerationConfig
     from harness.registries import default_registries
     from harness.runner import defense_class
 
     registries = default_registries(args.include_path)
     cls = defense_class(registries, args.defense)
-    params = None
-    if args.param or args.config:
-        params = {**contract_config(cls).params, **parse_params(args.param, args.config)}
-    models = args.model or list(contract_config(cls).models)
-    cache = config.cache_dir(args.cache_dir)
+    params = parse_params(args.param, args.config) if args.param or args.config else None
+    load_backend, make_context = contract_loaders(
+        registries, config.cache_dir(args.cache_dir), data_root=config.data_root(args.data_root),
+        backend=args.backend, revision=args.revision, dtype=args.dtype, device=args.device,
+        system_prompt=args.system_prompt)
     ok = True
-    for model in models:
-        backend = load_backend(registries, model, cache, backend=args.backend, revision=args.revision,
-                               dtype=args.dtype, device=args.device, system_prompt=args.system_prompt)
-        context = defense_context(registries, model, cache, data_root=config.data_root(args.data_root),
-                                  show_progress=False)
-        report = run_contract(cls, backend, context, params=params, name=args.defense,
-                              config=GenerationConfig(max_new_tokens=args.max_new_tokens))
+    for model in args.model or list(contract_config(cls).models):
+        report = check_defense(cls, model, load_backend=load_backend, make_context=make_context, params=params,
+                               name=args.defense, max_new_tokens=args.max_new_tokens)
         print(report.format(), flush=True)
-        ok = ok and report.ok
+        ok = ok and report.passed
     return 0 if ok else 1

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from defenses.base import DefenseContext
     from harness.backends.base import ModelBackend
     from harness.registries import Registries
@@ -73,3 +75,19 @@ def defense_context(registries: Registries, model: str, cache_dir: Path, *, data
     loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache_dir, data_root=data_root))
     return DefenseContext(cache_dir=cache_dir / "defenses", model_name=model, seed=seed, load_samples=loader,
                           evaluation_samples=tuple(evaluation_samples), show_progress=show_progress)
+
+
+def contract_loaders(registries: Registries, cache_dir: Path, *, data_root: Path | None = None,
+                     backend: str | None = None, revision: str | None = None, dtype: str = "float32",
+                     device: str = "cpu", system_prompt: str | None = None,
+                     ) -> tuple[Callable[[str], ModelBackend], Callable[[str], DefenseContext]]:
+    """model name -> loaded backend, and model name -> defense context: what `defenses.contract.check_defense`
+    needs, resolved the way `harness run` resolves them (shared by `harness check-defense` and `harness submit`)."""
+    def backend_for(model: str) -> ModelBackend:
+        return load_backend(registries, model, cache_dir, backend=backend, revision=revision, dtype=dtype,
+                            device=device, system_prompt=system_prompt)
+
+    def context_for(model: str) -> DefenseContext:
+        return defense_context(registries, model, cache_dir, data_root=data_root, show_progress=False)
+
+    return backend_for, context_for

@@ -3,29 +3,17 @@ folder on sys.path, exactly what `pip install` leaves), listed, and passing `har
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "my_defense"
+from tests.support.example_plugin import example_installed
 
 
 @pytest.fixture
-def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tomllib
-
-    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    dist = tmp_path / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
-    points = project["entry-points"]["harness.defenses"]
-    (dist / "entry_points.txt").write_text("[harness.defenses]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
-    yield
-    sys.modules.pop("my_defense.defense", None)
-    sys.modules.pop("my_defense", None)
+def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with example_installed(tmp_path / "site-packages", monkeypatch):
+        yield
 
 
 def test_entry_point_registers_the_example(installed_example):
