@@ -48,3 +48,14 @@ def test_check_defense_fails_with_status_1_when_a_check_fails(installed_example,
     out = capsys.readouterr().out
     assert status == 1
     assert "FAIL  setup" in out and "layer 5 is outside" in out and "SKIP  positions" in out
+
+
+def test_check_defense_refuses_an_unknown_parameter_before_loading_a_model(installed_example, tmp_path, capsys):
+    from harness.cli import main
+
+    cache = tmp_path / "empty-cache"  # no tiny model built here: a model load would create <cache>/models
+    assert main(["check-defense", "my-defense", "--model", "tiny-text", "--cache-dir", str(cache),
+                 "--defense-param", "strenght=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "strenght" in err[0] and "strength" in err[0]
+    assert not (cache / "models").exists()
