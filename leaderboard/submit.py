@@ -205,14 +205,24 @@ def _spec(opts: SubmitOptions, registries: Registries, standard: Standard, suite
 
 
 def preflight(specs: Sequence[RunSpec], registries: Registries, opts: SubmitOptions) -> None:
-    """Every run's samples load and their media decode, before the contract checks load any model: missing task
-    data must not surface after minutes of work. (The baseline runs the same samples as the defense.)"""
+    """Every run's samples load, their media decode and the model's backend accepts their modalities, before the
+    contract checks load any model: such problems must not surface after minutes of work. (The baseline runs the
+    same samples as the defense.)"""
+    from harness.backends.conversation import check_modalities
     from harness.runner import MediaProblemsError, load_samples, media_problems
     from tasks.base import TaskContext
 
     context = TaskContext(cache_dir=opts.cache_dir, data_root=opts.data_root)
     for spec in specs:
-        problems = media_problems(load_samples(spec, registries, context))
+        samples = load_samples(spec, registries, context)
+        accepted = registries.backends.get(spec.backend).modalities
+        for sample in samples:
+            try:
+                check_modalities(sample, accepted, spec.backend)
+            except ValueError as exc:
+                raise SubmitError(f"model {spec.model}: {exc}; the suite's tasks need another model or --suite "
+                                  "NAME") from None
+        problems = media_problems(samples)
         if problems:
             raise MediaProblemsError(problems)
 

@@ -59,3 +59,11 @@ def test_check_defense_refuses_an_unknown_parameter_before_loading_a_model(insta
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "strenght" in err[0] and "strength" in err[0]
     assert not (cache / "models").exists()
+
+
+def test_list_defenses_shows_the_plugin_with_its_origin(installed_example, capsys):
+    from harness.cli import main
+
+    assert main(["list", "defenses"]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.split()[:1] == ["my-defense"])
+    assert "entry-point:my-defense-example" in line

@@ -123,3 +123,16 @@ def test_judge_options_that_change_the_pinned_judge_are_refused(tmp_path, cache_
     from leaderboard.submit import _check_endpoint
 
     _check_endpoint(std, "llm", {"base_url": "http://127.0.0.1:9/v1", "concurrency": 4}, registries)  # allowed
+
+
+def test_a_suite_the_model_cannot_take_stops_before_any_model_loads(tmp_path, capsys):
+    """The packaged `smoke` suite has image and audio samples; tiny-text reads text only. Found out before the
+    contract checks load a model (the cache stays empty), not after them."""
+    from harness.cli import main
+
+    cache = tmp_path / "cache"
+    assert main(["submit", "--defense", "none", "--model", "tiny-text", "--limit", "1", "--runs",
+                 str(tmp_path / "runs"), "--cache-dir", str(cache), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "which backend 'hf-text' does not accept (it accepts text)" in err[0]
+    assert not (cache / "models").exists() and not (tmp_path / "runs").exists()
