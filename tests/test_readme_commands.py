@@ -38,13 +38,24 @@ def readme_commands(text: str) -> list[tuple[str, ...]]:
 
 
 def cli_argument_lists(path: Path) -> list[tuple[str, ...]]:
-    """The leading string constants of every list / tuple literal in a module that invokes the CLI."""
+    """The leading string constants of every list / tuple literal in a module that invokes the CLI, except those
+    only parsed (`build_parser().parse_args([...])`) or given to a decorator (`pytest.mark.parametrize`): parsing an
+    argument list runs nothing."""
     source = path.read_text(encoding="utf-8")
     if not CLI_MARKER.search(source):
         return []
+    tree = ast.parse(source)
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        roots: list[ast.AST] = []
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "parse_args":
+            roots = [*node.args, *(k.value for k in node.keywords)]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            roots = list(node.decorator_list)
+        skipped |= {id(n) for root in roots for n in ast.walk(root)}
     out = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.List, ast.Tuple)):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.List, ast.Tuple)) and id(node) not in skipped:
             words = []
             for elt in node.elts:
                 if not (isinstance(elt, ast.Constant) and isinstance(elt.value, str)):
@@ -97,3 +108,14 @@ def test_every_readme_command_exists_and_has_a_cli_level_test():
     assert not unknown, f"README commands the CLI does not have: {unknown}"
     assert not missing, ("README commands without a test that runs them through harness.cli.main or "
                          f"`python -m harness` (see README, Contributing): {missing}")
+
+
+def test_only_argument_lists_that_run_count(tmp_path):
+    module = tmp_path / "test_x.py"
+    module.write_text('from harness.cli import build_parser, main\n\n'
+                      '@pytest.mark.parametrize("argv", [["frob", "--x"]])\ndef test_a(argv):\n'
+                      '    build_parser().parse_args(["knob", "--y"])\n'
+                      '    assert main(["blob", "sub", str(1)]) == 0\n')
+    assert cli_argument_lists(module) == [("blob", "sub")]
+    module.write_text('main = print\nmain(["blob"])\n')  # not the harness CLI
+    assert cli_argument_lists(module) == []
