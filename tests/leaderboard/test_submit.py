@@ -92,7 +92,7 @@ def test_submit_cli_before_the_fix_would_exit_2_now_makes_a_bundle(tmp_path, cac
 def test_contract_failure_through_the_cli_is_one_line_and_exit_2(tmp_path, cache_dir, capsys):
     from harness.cli import main
 
-    assert main(["submit", "--defense", LEAKY, "--model", "tiny-text", "--runs", str(tmp_path / "runs"),
+    assert main(["submit", "--defense", LEAKY, "--model", "tiny-omni", "--runs", str(tmp_path / "runs"),
                  "--cache-dir", str(cache_dir), "--no-progress"]) == 2
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]  # earlier lines: the weight-loading progress of transformers
