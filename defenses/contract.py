@@ -54,10 +54,26 @@ class ContractReport:
     defense: str
     model: str
     results: list[CheckResult] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return all(r.status != "fail" for r in self.results)
+
+    @property
+    def passed(self) -> bool:
+        """Every check passed or was skipped, and there was at least one (an empty report proves nothing)."""
+        return bool(self.results) and self.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (the `contract.json` of a submission bundle)."""
+        import json
+
+        return json.loads(json.dumps({
+            "defense": self.defense, "model": self.model, "params": self.params, "passed": self.passed,
+            "checks": [{"name": r.check, "status": r.status, "passed": r.status != "fail", "message": r.detail}
+                       for r in self.results],
+        }, default=str))
 
     def failures(self) -> list[CheckResult]:
         return [r for r in self.results if r.status == "fail"]
@@ -188,6 +204,22 @@ def contract_samples(backend: ModelBackend, media_dir: Path) -> list[Sample]:
             for i, (text, media) in enumerate(rows)]
 
 
+# -- the entry point ---------------------------------------------------------------------------------------------
+def check_defense(defense_cls: type[Defense], model: str, *, load_backend: Callable[[str], ModelBackend],
+                  make_context: Callable[[str], DefenseContext], params: Mapping[str, Any] | None = None,
+                  name: str | None = None, max_new_tokens: int = DEFAULT_GENERATION.max_new_tokens) -> ContractReport:
+    """The contract suite of one defense on one model: what `harness check-defense` prints and what `harness
+    submit` puts in a bundle. `params` override the defense's `contract.params` key by key (None: those alone).
+
+    The parameters are validated before the model loads (a bad value costs no model load); the backend and the
+    defense context come from the caller, which knows how names resolve (this module imports no registry)."""
+    merged = {**contract_config(defense_cls).params, **dict(params or {})}
+    defense_cls.parse_params(merged)  # raises ValueError / TypeError naming the parameter
+    backend = load_backend(model)
+    return run_contract(defense_cls, backend, make_context(model), params=merged, name=name,
+                        config=GenerationConfig(max_new_tokens=max_new_tokens))
+
+
 # -- the suite ---------------------------------------------------------------------------------------------------
 def run_contract(defense_cls: type[Defense], backend: ModelBackend, context: DefenseContext, *,
                  params: Mapping[str, Any] | None = None, samples: Sequence[Sample] | None = None,
@@ -198,7 +230,7 @@ def run_contract(defense_cls: type[Defense], backend: ModelBackend, context: Def
     samples = list(samples) if samples is not None else contract_samples(backend, context.cache_dir / "media")
     context = dataclasses.replace(context, evaluation_samples=samples)
     report = ContractReport(name or getattr(defense_cls, "name", "") or defense_cls.__name__,
-                            getattr(context, "model_name", "") or backend.model_name)
+                            getattr(context, "model_name", "") or backend.model_name, params=dict(params))
     add = report.results.append
 
     try:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from organism import world
 from organism.batches import Example
@@ -61,6 +61,14 @@ class PoolSizes:
 
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
+
+    def capped(self, n: int) -> PoolSizes:
+        """At most `n` examples per bucket and `n` text requests per label (`organism train --pool-size`)."""
+        if n < 1:
+            raise ValueError(f"--pool-size must be >= 1, got {n}")
+        buckets = ("image", "audio", "t2i", "read_image", "read_audio", "read_text", "image_layout", "audio_layout")
+        return replace(self, text=n if self.text is None else min(self.text, n),
+                       **{k: min(getattr(self, k), n) for k in buckets})
 
 
 @dataclass

@@ -26,25 +26,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check_defense(args: argparse.Namespace) -> int:
-    from defenses.contract import run_contract
+    from defenses.contract import check_defense
     from defenses.steering import contract_config
-    from harness.records import GenerationConfig
-    from harness.run import default_registries, defense_class, defense_context, load_backend
+    from harness.run import contract_loaders, default_registries, defense_class
 
     registries = default_registries(args.include_path)
     cls = defense_class(registries, args.defense)
-    params = None
-    if args.defense_param or args.defense_config:
-        params = {**contract_config(cls).params, **defense_params(args)}
-    models = args.model or list(contract_config(cls).models)
-    context = task_context(args)
+    params = defense_params(args) if args.defense_param or args.defense_config else None
+    load_backend, make_context = contract_loaders(
+        registries, task_context(args), backend=args.backend, revision=args.revision, dtype=args.dtype,
+        device=args.device, system_prompt=args.system_prompt)
     ok = True
-    for model in models:
-        backend = load_backend(registries, model, context.cache_dir, backend=args.backend, revision=args.revision,
-                               dtype=args.dtype, device=args.device, system_prompt=args.system_prompt)
-        report = run_contract(cls, backend, defense_context(registries, model, context, show_progress=False),
-                              params=params, name=args.defense,
-                              config=GenerationConfig(max_new_tokens=args.max_new_tokens))
+    for model in args.model or list(contract_config(cls).models):
+        report = check_defense(cls, model, load_backend=load_backend, make_context=make_context, params=params,
+                               name=args.defense, max_new_tokens=args.max_new_tokens)
         print(report.format(), flush=True)
-        ok = ok and report.ok
+        ok = ok and report.passed
     return 0 if ok else 1

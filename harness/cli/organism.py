@@ -25,6 +25,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="output directory (hub layout: config, weights, processor)")
     t.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     t.add_argument("--threads", type=int, default=None, help="torch threads (default: the recipe's)")
+    t.add_argument("--pool-size", type=int, default=None, metavar="N",
+                   help="at most N examples per pool bucket (and text requests per label): a quick check of the "
+                        "pipeline, not the recipe (default: the recipe's pool; the card records the sizes)")
     t.add_argument("--base", default=None, help="organism-planted only: the trained organism it is built on (model "
                    "name or directory; default: organism)")
     t.add_argument("--compare-seed", type=int, action="append", default=[], metavar="SEED",
@@ -53,6 +56,8 @@ def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namesp
     cfg = default_config(variant, seed)
     overrides = {k: v for k, v in (("steps", args.steps), ("threads", args.threads), ("base", args.base))
                  if v is not None}
+    if args.pool_size is not None:
+        overrides["pool"] = cfg.pool.capped(args.pool_size)
     cfg = with_overrides(cfg, **overrides)
     result = train(cfg, out, cache, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
     record = {"config": result.config.to_dict(), "seconds": result.seconds, "pool_counts": result.pool_counts,

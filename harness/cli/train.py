@@ -66,8 +66,9 @@ def cmd_train_omnisteer(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_summary(manifest, out=sys.stdout) -> None:
+def print_summary(manifest, out=None) -> None:
     """Golden-vector diagnostics, the checkpoint chosen per layer and the loss log (train / validation)."""
+    out = out or sys.stdout  # looked up per call: a default of sys.stdout would pin the stream of import time
     extra = manifest.extra
     train = manifest.params
     print(f"omnisteer {train['preset']} ({train['mode']}), layers {train['layers']}, a={train['a']} b={train['b']} "

@@ -1,18 +1,18 @@
 """`harness submit`: contract checks, the standard suite with the pinned judges, and a submission bundle.
 
-    1. the defense contract checks (defenses/contract.py) on the standard's contract model;
-    2. the suite's tasks with the defense, and with `none` (the baseline the overhead ratio needs), each task
+    1. pre-flight: every run's spec is built and its samples load and decode, before any model loads;
+    2. the defense contract checks (defenses/contract.py) on the standard's contract model;
+    3. the suite's tasks with the defense, and with `none` (the baseline the overhead ratio needs), each task
        scored by its pinned judge; runs are ordinary run-store runs, so an interrupted submit resumes;
-    3. a zip of the runs with a manifest of hashes, versions and the defense's source hash (leaderboard/bundle.py).
+    4. a zip of the runs with a manifest of hashes, versions and the defense's source hash (leaderboard/bundle.py).
 
-The contract step is injectable (`contract_check`), so the flow can be tested without the contract module and the
-module can land independently.
+The contract checks are those of `harness check-defense` (`defenses.contract.check_defense`), run with the
+defense's own contract parameters (`contract.params`, made for the tiny models) on the standard's contract model,
+on the CPU in float32: the submitted parameters are for the submitted model and need not fit a tiny one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +25,9 @@ from harness.run.wiring import defense_class
 from leaderboard.bundle import BundleRun, write_bundle
 
 if TYPE_CHECKING:
+    from harness.records import RunSpec
     from harness.registry import Registries
     from leaderboard.standard import Standard, Suite
-
-ContractCheck = Callable[..., Mapping[str, Any]]
 
 
 class SubmitError(ValueError):
@@ -65,33 +64,17 @@ class SubmitResult:
 
 
 # -- contract checks ---------------------------------------------------------------------------------------
-def run_contract_checks(defense: str, *, model: str, params: Mapping[str, Any], cache_dir: Path) -> dict[str, Any]:
-    """Adapter to `defenses.contract.check_defense`, imported lazily; the report as a JSON-ready dict."""
-    try:
-        from defenses.contract import check_defense
-    except ImportError as exc:
-        raise SubmitError(
-            "the defense contract checks are not available: defenses/contract.py is missing from this checkout "
-            f"({exc}). Update the harness; `--skip-contract-checks` makes a bundle for a dry run, which "
-            "`harness leaderboard add` refuses") from None
-    return report_dict(check_defense(defense, model=model, params=dict(params), cache_dir=cache_dir))
+def run_contract_checks(defense: str, *, model: str, registries: Registries, cache_dir: Path,
+                        data_root: Path | None = None) -> dict[str, Any]:
+    """The contract report of `defense` on `model` as a JSON-ready dict (`passed`, `checks`)."""
+    from defenses.contract import check_defense
+    from harness.run.wiring import contract_loaders
+    from tasks.base import TaskContext
 
-
-def report_dict(report: Any) -> dict[str, Any]:
-    """A contract report (an object with `to_dict`, a dataclass or a mapping) as a JSON-serialisable dict."""
-    if hasattr(report, "to_dict"):
-        out = dict(report.to_dict())
-    elif dataclasses.is_dataclass(report) and not isinstance(report, type):
-        out = dataclasses.asdict(report)
-    elif isinstance(report, Mapping):
-        out = dict(report)
-    else:
-        raise SubmitError(f"the contract check returned a {type(report).__name__}, not a report")
-    passed = getattr(report, "passed", out.get("passed"))
-    if not isinstance(passed, bool):
-        raise SubmitError("the contract report has no boolean `passed`")
-    out["passed"] = passed
-    return json.loads(json.dumps(out, default=str))
+    load_backend, make_context = contract_loaders(registries, TaskContext(cache_dir=cache_dir, data_root=data_root))
+    report = check_defense(defense_class(registries, defense), model, load_backend=load_backend,
+                           make_context=make_context, name=defense)
+    return report.to_dict()
 
 
 def failed_checks(report: Mapping[str, Any]) -> list[str]:
@@ -104,8 +87,7 @@ def failed_checks(report: Mapping[str, Any]) -> list[str]:
 
 
 # -- the flow ----------------------------------------------------------------------------------------------
-def submit(opts: SubmitOptions, *, standard: Standard, registries: Registries,
-           contract_check: ContractCheck = run_contract_checks) -> SubmitResult:
+def submit(opts: SubmitOptions, *, standard: Standard, registries: Registries) -> SubmitResult:
     from leaderboard.standard import pinned_judges
 
     suite = standard.suite(opts.suite) if opts.suite else standard.suite_for_model(opts.model)
@@ -118,26 +100,27 @@ def submit(opts: SubmitOptions, *, standard: Standard, registries: Registries,
     opts.echo(f"submit: suite {suite.name} ({', '.join(suite.tasks)}), judges "
               f"{', '.join(sorted({pinned.by_task[t.partition(':')[0]] for t in suite.tasks}))}")
 
+    roles = [("defense", opts.defense, opts.defense_params)]
+    if opts.baseline and opts.defense != "none":
+        roles.append(("baseline", "none", {}))
+    specs = [(role, _spec(opts, registries, standard, suite, key, tasks, defense, params))
+             for role, defense, params in roles for key, tasks in groups.items()]
+    preflight([spec for role, spec in specs if role == "defense"], registries, opts)
+
     if opts.skip_contract:
         contract: dict[str, Any] = {"passed": False, "skipped": True}
         opts.echo("submit: contract checks SKIPPED; `harness leaderboard add` will refuse this bundle")
     else:
         opts.echo(f"submit: contract checks of {opts.defense} on {standard.contract_model}")
-        contract = dict(contract_check(opts.defense, model=standard.contract_model, params=opts.defense_params,
-                                       cache_dir=opts.cache_dir))
+        contract = run_contract_checks(opts.defense, model=standard.contract_model, registries=registries,
+                                       cache_dir=opts.cache_dir, data_root=opts.data_root)
         if not contract.get("passed"):
             failed = failed_checks(contract)
             raise SubmitError(f"defense {opts.defense} fails its contract checks"
                               + (": " + "; ".join(failed) if failed else "") + ". Fix the defense and submit again.")
 
-    roles = [("defense", opts.defense, opts.defense_params)]
-    if opts.baseline and opts.defense != "none":
-        roles.append(("baseline", "none", {}))
-    bundle_runs: list[BundleRun] = []
-    for role, defense, params in roles:
-        for key, tasks in groups.items():
-            run_dir = _run(opts, registries, standard, suite, key, tasks, defense, params)
-            bundle_runs.append(BundleRun(run_dir, role))
+    batch_size = opts.batch_size or suite.batch_size
+    bundle_runs = [BundleRun(_execute(spec, opts, registries, batch_size), role) for role, spec in specs]
 
     out = opts.out or Path(f"submission__{slug(opts.model)}__{slug(opts.defense)}.zip")
     manifest = build_manifest(standard, suite, registries, model=opts.model, defense=opts.defense,
@@ -205,22 +188,51 @@ def endpoint_for(judge: str, endpoint: Mapping[str, Any]) -> dict[str, Any]:
     return dict(endpoint) if judge == "llm" else {}
 
 
-def _run(opts: SubmitOptions, registries: Registries, standard: Standard, suite: Suite, judge_key: str,
-         tasks: Sequence[str], defense: str, params: Mapping[str, Any]) -> Path:
+def _spec(opts: SubmitOptions, registries: Registries, standard: Standard, suite: Suite, judge_key: str,
+          tasks: Sequence[str], defense: str, params: Mapping[str, Any]) -> RunSpec:
     from harness.records import GenerationConfig
-    from harness.run.runner import RunOptions, build_spec, execute
+    from harness.run.runner import build_spec
     from tasks.base import TaskContext, TaskSelector
 
     cfg = standard.judges[judge_key]
     context = TaskContext(cache_dir=opts.cache_dir, data_root=opts.data_root)
-    spec = build_spec(
+    return build_spec(
         registries, context, model=opts.model, tasks=[TaskSelector.parse(t) for t in tasks], defense=defense,
         defense_params=dict(params), judge=cfg.judge,
         judge_params={**dict(cfg.params), **endpoint_for(cfg.judge, opts.judge_endpoint)},
         limit=opts.limit if opts.limit is not None else suite.limit, seed=suite.seed,
         generation=GenerationConfig(max_new_tokens=suite.max_new_tokens), dtype=opts.dtype,
     )
+
+
+def preflight(specs: Sequence[RunSpec], registries: Registries, opts: SubmitOptions) -> None:
+    """Every run's samples load, their media decode and the model's backend accepts their modalities, before the
+    contract checks load any model: such problems must not surface after minutes of work. (The baseline runs the
+    same samples as the defense.)"""
+    from harness.backends.conversation import check_modalities
+    from harness.run.runner import MediaProblemsError, load_samples, media_problems
+    from tasks.base import TaskContext
+
+    context = TaskContext(cache_dir=opts.cache_dir, data_root=opts.data_root)
+    for spec in specs:
+        samples = load_samples(spec, registries, context)
+        accepted = registries.backends.get(spec.backend).modalities
+        for sample in samples:
+            try:
+                check_modalities(sample, accepted, spec.backend)
+            except ValueError as exc:
+                raise SubmitError(f"model {spec.model}: {exc}; the suite's tasks need another model or --suite "
+                                  "NAME") from None
+        problems = media_problems(samples)
+        if problems:
+            raise MediaProblemsError(problems)
+
+
+def _execute(spec: RunSpec, opts: SubmitOptions, registries: Registries, batch_size: int) -> Path:
+    from harness.run.runner import RunOptions, execute
+
     run_options = RunOptions(runs_dir=opts.runs_dir, cache_dir=opts.cache_dir, data_root=opts.data_root,
-                             batch_size=opts.batch_size or suite.batch_size, device=opts.device,
-                             show_progress=opts.show_progress, echo=opts.echo)
+                             batch_size=batch_size, device=opts.device, show_progress=opts.show_progress,
+                             echo=opts.echo)
     return execute(spec, run_options, registries).run_dir
+

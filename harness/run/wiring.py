@@ -85,3 +85,19 @@ def samples_loader(registries: Registries, context: TaskContext) -> Callable[[st
         return task_instance(registries, sel.name, context).load(sel.configs)
 
     return load
+
+
+def contract_loaders(registries: Registries, task_context: TaskContext, *, backend: str | None = None,
+                     revision: str | None = None, dtype: str = "float32", device: str = "cpu",
+                     system_prompt: str | None = None,
+                     ) -> tuple[Callable[[str], ModelBackend], Callable[[str], DefenseContext]]:
+    """model name -> loaded backend, and model name -> defense context: what `defenses.contract.check_defense`
+    needs, resolved as `harness run` resolves them (shared by `harness check-defense` and `harness submit`)."""
+    def backend_for(model: str) -> ModelBackend:
+        return load_backend(registries, model, task_context.cache_dir, backend=backend, revision=revision,
+                            dtype=dtype, device=device, system_prompt=system_prompt)
+
+    def context_for(model: str) -> DefenseContext:
+        return defense_context(registries, model, task_context, show_progress=False)
+
+    return backend_for, context_for

@@ -3,29 +3,17 @@ folder on sys.path, exactly what `pip install` leaves), listed, and passing `har
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "my_defense"
+from tests.support.example_plugin import example_installed
 
 
 @pytest.fixture
-def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tomllib
-
-    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    dist = tmp_path / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
-    points = project["entry-points"]["harness.defenses"]
-    (dist / "entry_points.txt").write_text("[harness.defenses]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
-    yield
-    sys.modules.pop("my_defense.defense", None)
-    sys.modules.pop("my_defense", None)
+def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with example_installed(tmp_path / "site-packages", monkeypatch):
+        yield
 
 
 def test_entry_point_registers_the_example(installed_example):
@@ -60,3 +48,22 @@ def test_check_defense_fails_with_status_1_when_a_check_fails(installed_example,
     out = capsys.readouterr().out
     assert status == 1
     assert "FAIL  setup" in out and "layer 5 is outside" in out and "SKIP  positions" in out
+
+
+def test_check_defense_refuses_an_unknown_parameter_before_loading_a_model(installed_example, tmp_path, capsys):
+    from harness.cli import main
+
+    cache = tmp_path / "empty-cache"  # no tiny model built here: a model load would create <cache>/models
+    assert main(["check-defense", "my-defense", "--model", "tiny-text", "--cache-dir", str(cache),
+                 "--defense-param", "strenght=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "strenght" in err[0] and "strength" in err[0]
+    assert not (cache / "models").exists()
+
+
+def test_list_defenses_shows_the_plugin_with_its_origin(installed_example, capsys):
+    from harness.cli import main
+
+    assert main(["list", "defenses"]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.split()[:1] == ["my-defense"])
+    assert "entry-point:my-defense-example" in line

@@ -195,3 +195,17 @@ def test_sample_browser_paginates_and_filters(page, base):
     page.fill("#sb-search", "benign request 7 ")
     assert page.locator("article.sample").count() == 1
     assert page.errors == []
+
+
+def test_a_submitted_defense_has_its_row_on_the_page(page, submitted):
+    """The end of the submission flow (tests/leaderboard/test_submit_e2e.py): the example plugin's row on the
+    site that `harness leaderboard build` made from the maintainers' runs folder, and its run page."""
+    page.goto(submitted.site.as_uri() + "/index.html")
+    assert sorted(main_rows(page)) == [("organism", "my-defense"), ("organism", "none")]
+    row = page.locator("#main-table tbody tr", has=page.locator('td[data-col=defense][data-v="my-defense"]'))
+    assert row.count() == 1
+    row.locator("a.run-link").first.click()
+    page.wait_for_url("**/run/*.html")
+    assert "my-defense" in page.inner_text("body")
+    assert page.locator("article.sample").count() == 8  # organism-safety: 4 configurations x 2 labels, 1 each
+    assert page.errors == []

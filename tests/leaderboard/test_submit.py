@@ -1,20 +1,21 @@
-"""`harness submit` end to end on the tiny text model, with the contract step injected."""
+"""`harness submit` on the tiny text model with a small test standard: the real contract checks on tiny-omni, the
+suite, the bundle, `add_bundle` and the site. The end-to-end flow through the command line with the example plugin
+is in test_submit_e2e.py."""
 
 from __future__ import annotations
 
 import json
-import sys
 import zipfile
-from dataclasses import dataclass, field
 
 import pytest
 
 from leaderboard.bundle import add_bundle
 from leaderboard.standard import parse_standard
-from harness.run.submit import SubmitError, SubmitOptions, report_dict, run_contract_checks, submit
+from harness.run.submit import SubmitError, SubmitOptions, submit
 from tests.leaderboard.conftest import STANDARD
 
 SLOW = "tests.support.slow_defense:SlowNoDefense"  # a `module:Class` defense that is not registered
+LEAKY = "tests.support.broken_defense:LeakyHookDefense"  # leaves a hook on the model: fails the contract
 
 
 @pytest.fixture
@@ -25,18 +26,6 @@ def tiny_standard():
     return parse_standard(data, "test")
 
 
-class FakeContract:
-    def __init__(self, passed: bool = True) -> None:
-        self.passed = passed
-        self.calls: list[tuple] = []
-
-    def __call__(self, defense, *, model, params, cache_dir):
-        self.calls.append((defense, model, dict(params)))
-        return {"passed": self.passed, "checks": [{"name": "hooks-removed", "passed": True},
-                                                  {"name": "batch-invariance", "passed": self.passed,
-                                                   "message": "row 1 differs"}]}
-
-
 def options(tmp_path, cache_dir, **kw) -> SubmitOptions:
     return SubmitOptions(defense=kw.pop("defense", SLOW), model="tiny-text", runs_dir=tmp_path / "runs",
                          out=tmp_path / "sub.zip", cache_dir=cache_dir, show_progress=False, echo=lambda _: None, **kw)
@@ -44,14 +33,16 @@ def options(tmp_path, cache_dir, **kw) -> SubmitOptions:
 
 def test_submit_runs_checks_suite_and_baseline_and_the_bundle_is_accepted(
         tmp_path, cache_dir, tiny_text_path, tiny_standard, registries, build):
-    contract = FakeContract()
-    result = submit(options(tmp_path, cache_dir), standard=tiny_standard, registries=registries,
-                    contract_check=contract)
-    assert contract.calls == [(SLOW, "tiny-omni", {})]
+    result = submit(options(tmp_path, cache_dir), standard=tiny_standard, registries=registries)
+    assert result.contract["passed"] is True and result.contract["model"] == "tiny-omni"
+    statuses = {c["name"]: c["status"] for c in result.contract["checks"]}
+    # Not a steering defense: the two steering-only checks are skipped, the others ran and passed.
+    assert statuses == {"setup": "pass", "strength-zero-identical": "skip", "hooks-removed": "pass",
+                        "hooks-removed-on-error": "pass", "positions": "skip", "batched-equals-single": "pass"}
     assert result.suite == "tiny" and len(result.run_dirs) == 2
     with zipfile.ZipFile(result.bundle) as zf:
         manifest = json.loads(zf.read("manifest.json"))
-        assert json.loads(zf.read("contract.json"))["passed"] is True
+        assert json.loads(zf.read("contract.json")) == result.contract
     assert [(r["role"], r["defense"]) for r in manifest["runs"]] == [("defense", SLOW), ("baseline", "none")]
     assert manifest["judges"] == {"smoke": registries.judges.get("keyword")().id}
     assert manifest["task_versions"] == {"smoke": "1"} and manifest["standard"]["suite"] == "tiny"
@@ -60,11 +51,10 @@ def test_submit_runs_checks_suite_and_baseline_and_the_bundle_is_accepted(
 
     assert manifest["defense"]["source_hash"] == source_hash(SlowNoDefense)
 
-    from harness.run import load_samples
     from tasks.base import TaskContext
 
     ingested = add_bundle(result.bundle, tmp_path / "board", standard=tiny_standard, registries=registries,
-                          select_samples=lambda spec: load_samples(spec, registries, TaskContext(cache_dir=cache_dir)))
+                          sample_context=TaskContext(cache_dir=cache_dir))
     assert sorted(ingested.run_ids) == sorted(p.name for p in result.run_dirs)
     site = build(tmp_path / "board")
     table = json.loads((site.index.parent / "leaderboard.json").read_text())
@@ -76,36 +66,39 @@ def test_submit_runs_checks_suite_and_baseline_and_the_bundle_is_accepted(
 
 
 def test_failing_contract_stops_before_any_run(tmp_path, cache_dir, tiny_standard, registries):
-    with pytest.raises(SubmitError, match="fails its contract checks: batch-invariance: row 1 differs"):
-        submit(options(tmp_path, cache_dir), standard=tiny_standard, registries=registries,
-               contract_check=FakeContract(passed=False))
+    with pytest.raises(SubmitError, match=r"fails its contract checks: hooks-removed: 1 hook\(s\) left on the "
+                                          r"model; hooks-removed-on-error: 1 hook\(s\) left"):
+        submit(options(tmp_path, cache_dir, defense=LEAKY), standard=tiny_standard, registries=registries)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "sub.zip").exists()
 
 
-def test_missing_contract_module_gives_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "defenses.contract", None)  # import fails as if the file were absent
-    with pytest.raises(SubmitError, match="defenses/contract.py is missing"):
-        run_contract_checks("none", model="tiny-omni", params={}, cache_dir=tmp_path)
+def test_submit_cli_before_the_fix_would_exit_2_now_makes_a_bundle(tmp_path, cache_dir, capsys):
+    """The reported failure: `harness submit --defense self-reminder ... --no-baseline` printed "contract checks are
+    not available" and exited 2. Through the command line, with the packaged standard and its tiny-model suite."""
+    from harness.cli import main
+
+    out = tmp_path / "sub.zip"
+    assert main(["submit", "--defense", "self-reminder", "--model", "tiny-omni", "--limit", "1", "--no-baseline",
+                 "--runs", str(tmp_path / "runs"), "--out", str(out), "--cache-dir", str(cache_dir),
+                 "--no-progress"]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "contract checks of self-reminder on tiny-omni" in printed and f"wrote {out}" in printed
+    with zipfile.ZipFile(out) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["contract"]["passed"] is True and manifest["nonstandard"] == {"limit": 1}
+    assert [r["role"] for r in manifest["runs"]] == ["defense"]
 
 
-def test_contract_reports_of_several_shapes():
-    @dataclass
-    class Report:
-        passed: bool
-        checks: list = field(default_factory=list)
+def test_contract_failure_through_the_cli_is_one_line_and_exit_2(tmp_path, cache_dir, capsys):
+    from harness.cli import main
 
-    assert report_dict(Report(True, [{"name": "a", "passed": True}])) == {"passed": True,
-                                                                          "checks": [{"name": "a", "passed": True}]}
-
-    class WithToDict:
-        passed = False
-
-        def to_dict(self):
-            return {"checks": []}
-
-    assert report_dict(WithToDict()) == {"checks": [], "passed": False}
-    with pytest.raises(SubmitError, match="no boolean `passed`"):
-        report_dict({"checks": []})
+    assert main(["submit", "--defense", LEAKY, "--model", "tiny-omni", "--runs", str(tmp_path / "runs"),
+                 "--cache-dir", str(cache_dir), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # earlier lines: the weight-loading progress of transformers
+    assert last.startswith("harness: error: defense tests.support.broken_defense:LeakyHookDefense fails its "
+                          "contract checks: hooks-removed") and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_unknown_defense_and_suite_fail_before_any_work(tmp_path, cache_dir, tiny_standard, registries):
@@ -113,10 +106,9 @@ def test_unknown_defense_and_suite_fail_before_any_work(tmp_path, cache_dir, tin
 
     with pytest.raises(UnknownNameError):
         submit(options(tmp_path, cache_dir, defense="no-such-defense"), standard=tiny_standard,
-               registries=registries, contract_check=FakeContract())
+               registries=registries)
     with pytest.raises(UnknownNameError):
-        submit(options(tmp_path, cache_dir, suite="nope"), standard=tiny_standard, registries=registries,
-               contract_check=FakeContract())
+        submit(options(tmp_path, cache_dir, suite="nope"), standard=tiny_standard, registries=registries)
     assert not (tmp_path / "runs").exists()
 
 
@@ -127,7 +119,20 @@ def test_judge_options_that_change_the_pinned_judge_are_refused(tmp_path, cache_
     std = parse_standard(data, "test")
     with pytest.raises(SubmitError, match="only endpoint settings"):
         submit(options(tmp_path, cache_dir, judge_endpoint={"model": "another-model"}), standard=std,
-               registries=registries, contract_check=FakeContract())
+               registries=registries)
     from harness.run.submit import _check_endpoint
 
     _check_endpoint(std, "llm", {"base_url": "http://127.0.0.1:9/v1", "concurrency": 4}, registries)  # allowed
+
+
+def test_a_suite_the_model_cannot_take_stops_before_any_model_loads(tmp_path, capsys):
+    """The packaged `smoke` suite has image and audio samples; tiny-text reads text only. Found out before the
+    contract checks load a model (the cache stays empty), not after them."""
+    from harness.cli import main
+
+    cache = tmp_path / "cache"
+    assert main(["submit", "--defense", "none", "--model", "tiny-text", "--limit", "1", "--runs",
+                 str(tmp_path / "runs"), "--cache-dir", str(cache), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "which backend 'hf-text' does not accept (it accepts text)" in err[0]
+    assert not (cache / "models").exists() and not (tmp_path / "runs").exists()

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from harness.registries import default_registries
+from harness.run import default_registries
 from tasks.base import TaskContext
 from tasks.card import TaskDataError
 from tests.support.advbench_authors import HARMFUL, benign_prompt, harmful_prompt, instruction, write_authors_metadata

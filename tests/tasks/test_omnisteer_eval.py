@@ -4,7 +4,7 @@ modalities refused by name. Files written from our own synthetic rows."""
 
 import pytest
 
-from harness.registries import default_registries
+from harness.run import default_registries
 from tasks.base import TaskContext
 from tasks.card import TaskDataError
 from tasks.check import check_task

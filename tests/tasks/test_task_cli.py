@@ -2,6 +2,7 @@
 
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,36 @@ def test_no_abbreviated_options(argv):
 def test_run_accepts_include_path():
     args = build_parser().parse_args(["run", "--include-path", "a", "--include-path", "b", "--tasks", "x"])
     assert args.include_path == ["a", "b"]
+
+
+def test_download_cli_fetches_unpacks_and_the_task_then_checks(tmp_path, capsys, monkeypatch):
+    """`harness tasks download vlguard` with the dataset hub (the outside service) replaced by a local snapshot in
+    VLGuard's published layout (test.json + test.zip); our download, unpacking and loading code all run."""
+    import shutil
+
+    import huggingface_hub
+
+    hub = td.write_vlguard(tmp_path / "hub" / "ys-zong" / "VLGuard")
+    with zipfile.ZipFile(hub / "test.zip", "w") as zf:
+        for f in sorted((hub / "test").rglob("*.png")):
+            zf.write(f, f.relative_to(hub).as_posix())
+    shutil.rmtree(hub / "test")
+    (hub / "README.md").write_text("not in allow_patterns")
+    calls = []
+
+    def snapshot_download(*, repo_id, repo_type, revision, local_dir, allow_patterns):
+        calls.append((repo_id, repo_type, allow_patterns))
+        for f in (tmp_path / "hub" / repo_id).iterdir():
+            if allow_patterns is None or f.name in allow_patterns:
+                shutil.copy(f, Path(local_dir) / f.name)
+        return local_dir
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    data = tmp_path / "data"
+    assert main(["tasks", "download", "vlguard", "--data-root", str(data)]) == 0, capsys.readouterr().err
+    assert f"downloaded ys-zong/VLGuard to {data / 'vlguard'}" in capsys.readouterr().out
+    assert calls == [("ys-zong/VLGuard", "dataset", ["test.json", "test.zip"])]
+    assert (data / "vlguard" / "test" / "bad_ads" / "a1.png").is_file()  # unpacked next to the archive
+    assert not (data / "vlguard" / "README.md").exists()
+    assert main(["tasks", "check", "vlguard", "--data-root", str(data), "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "vlguard" in capsys.readouterr().out
