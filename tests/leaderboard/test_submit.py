@@ -51,10 +51,11 @@ def test_submit_runs_checks_suite_and_baseline_and_the_bundle_is_accepted(
 
     assert manifest["defense"]["source_hash"] == source_hash(SlowNoDefense)
 
+    from harness.run import load_samples
     from tasks.base import TaskContext
 
     ingested = add_bundle(result.bundle, tmp_path / "board", standard=tiny_standard, registries=registries,
-                          sample_context=TaskContext(cache_dir=cache_dir))
+                          select_samples=lambda spec: load_samples(spec, registries, TaskContext(cache_dir=cache_dir)))
     assert sorted(ingested.run_ids) == sorted(p.name for p in result.run_dirs)
     site = build(tmp_path / "board")
     table = json.loads((site.index.parent / "leaderboard.json").read_text())
