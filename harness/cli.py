@@ -182,6 +182,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from defenses.toolkit.artifacts import ArtifactMismatchError
+    from harness.files import CorruptFile
     from harness.registry import UnknownNameError
     from harness.runner import MediaProblemsError
     from harness.store import RunLockedError
@@ -190,8 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError, ValueError,
-            JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError) as exc:
+    except (CLIError, CorruptFile, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError,
+            ValueError, JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError) as exc:
         if os.environ.get("HARNESS_DEBUG"):
             raise
         print(f"harness: error: {exc}", file=sys.stderr)
