@@ -26,8 +26,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.files import (CorruptFile, Notify, iter_jsonl, notify_stderr, read_json, read_json_if_exists,
-                           repair_torn_tail)
+from harness.files import (CorruptFile, Notify, check_jsonl, iter_jsonl, notify_stderr, read_json,
+                           read_json_if_exists, repair_torn_tail)
 from harness.records import Generation, RunSpec, Sample, Verdict
 
 APPENDED = ("generations.jsonl", "verdicts.jsonl")
@@ -157,18 +157,28 @@ def list_runs(root: Path | str) -> list[Path]:
     return sorted(p.parent for p in root.glob("*/spec.json")) if root.is_dir() else []
 
 
-def check_run_files(run_dir: Path | str, *, strict: bool = True) -> None:
+def check_run_files(run_dir: Path | str, *, strict: bool = True, fast: bool = False) -> None:
     """Read every stored file of a run through the careful reader; CorruptFile on the first damaged one.
 
-    `strict` also refuses a torn last line (right for a run about to be shipped or published).
+    `strict` also refuses a torn last line of the appended files (right for a run about to be shipped); `fast`
+    checks only the shape of the JSONL lines unless it is off (see harness.files.check_jsonl), for callers that
+    pass the JSONL on unparsed, over many large runs (the leaderboard build).
     """
     run_dir = Path(run_dir)
     _spec_from(run_dir / "spec.json")
-    _samples(run_dir)
+    if fast:
+        check_jsonl(run_dir / "samples.jsonl", strict=True, torn_hint=_SAMPLES_HINT)
+        _check_some_samples(run_dir, (run_dir / "samples.jsonl").exists() and bool(
+            (run_dir / "samples.jsonl").read_bytes().strip()))
+    else:
+        _samples(run_dir)
     for name, decode, what in (("generations.jsonl", Generation.from_dict, "generation"),
                                ("verdicts.jsonl", Verdict.from_dict, "verdict")):
-        for _ in iter_jsonl(run_dir / name, decode, what=what, strict=strict):
-            pass
+        if fast:
+            check_jsonl(run_dir / name, strict=strict)
+        else:
+            for _ in iter_jsonl(run_dir / name, decode, what=what, strict=strict):
+                pass
     for name in CHECKED_JSON:
         read_json_if_exists(run_dir / name, hint=_HINTS[name])
 
@@ -201,14 +211,22 @@ _HINTS = {
 }
 
 
+_SAMPLES_HINT = "it is rewritten by `harness run` with the run's options"
+
+
 def _samples(run_dir: Path) -> list[Sample]:
     # Written atomically, so even a torn last line is damage, not a crash.
-    path, hint = run_dir / "samples.jsonl", "it is rewritten by `harness run` with the run's options"
+    path, hint = run_dir / "samples.jsonl", _SAMPLES_HINT
     samples = list(iter_jsonl(path, Sample.from_dict, what="sample", strict=True, torn_hint=hint))
-    gens = run_dir / "generations.jsonl"
-    if not samples and gens.exists() and gens.stat().st_size:
-        raise CorruptFile(path, "no samples, but generations.jsonl holds records", hint=hint)
+    _check_some_samples(run_dir, bool(samples))
     return samples
+
+
+def _check_some_samples(run_dir: Path, any_samples: bool) -> None:
+    gens = run_dir / "generations.jsonl"
+    if not any_samples and gens.exists() and gens.stat().st_size:
+        raise CorruptFile(run_dir / "samples.jsonl", "no samples, but generations.jsonl holds records",
+                          hint=_SAMPLES_HINT)
 
 
 def _spec_from(path: Path) -> RunSpec:

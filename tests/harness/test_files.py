@@ -130,3 +130,19 @@ def test_a_damaged_calibration_artifact_is_named(tmp_path):
     tensors.write_bytes(tensors.read_bytes()[:40])
     with pytest.raises(CorruptFile, match="tensors.safetensors: not a readable safetensors file"):
         load_artifact(directory)
+
+
+def test_the_fast_shape_check_falls_back_to_the_careful_reader(tmp_path):
+    from harness.files import check_jsonl
+
+    path = tmp_path / "g.jsonl"
+    path.write_bytes(ROWS)
+    check_jsonl(path)
+    path.write_bytes(ROWS + b"\n" + ROWS[:5])  # a blank line and a torn tail: shape off, careful reader says fine
+    check_jsonl(path)
+    with pytest.raises(CorruptFile, match="line 8: the last line is torn"):
+        check_jsonl(path, strict=True)
+    lines = ROWS.splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3]) + b'{"i": "garb\n' + b"".join(lines[3:]))
+    with pytest.raises(CorruptFile, match="line 4"):
+        check_jsonl(path)
