@@ -142,7 +142,7 @@ def iter_jsonl(path: Path | str, decode: Callable[[dict[str, Any]], T] | None = 
 
 def check_jsonl(path: Path | str, *, strict: bool = False, torn_hint: str = "") -> None:
     """A fast check for large files that are passed on unparsed (the leaderboard's run pages): when every line
-    has the shape of a JSON object (`{` ... `}`, counted in C over the whole file) the file passes; otherwise it
+    has the shape of a JSON object (`{` ... `}`, checked vectorised over the whole file) the file passes; otherwise it
     is read line by line with `iter_jsonl`, which names the damaged line or skips a torn tail. Damage that keeps
     a line's braces (a hand edit inside a record) passes this check; the full readers catch it.
     """
@@ -150,11 +150,22 @@ def check_jsonl(path: Path | str, *, strict: bool = False, torn_hint: str = "") 
     if not path.exists():
         return
     data = path.read_bytes()
-    if not data or (data[:1] == b"{" and data.endswith(b"}\n") and data.count(b"\n") == data.count(b"}\n{") + 1):
+    if not data or _shaped_like_objects(data):
         return
     kw = {"torn_hint": torn_hint} if torn_hint else {}
     for _ in iter_jsonl(path, strict=strict, **kw):
         pass
+
+
+def _shaped_like_objects(data: bytes) -> bool:
+    """Every line `{...}` and the file ending in a newline: vectorised, about 1 GB/s (bytes.count of `}\\n{` is
+    several times slower)."""
+    import numpy as np
+
+    a = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(a == 0x0A)
+    return bool(a[0] == 0x7B and ends.size and ends[-1] == a.size - 1 and (a[ends - 1] == 0x7D).all()
+                and (a[ends[:-1] + 1] == 0x7B).all())
 
 
 def _corrupt_line(path: Path, lineno: int, raw: bytes) -> CorruptFile:

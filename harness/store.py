@@ -157,19 +157,20 @@ def list_runs(root: Path | str) -> list[Path]:
     return sorted(p.parent for p in root.glob("*/spec.json")) if root.is_dir() else []
 
 
-def check_run_files(run_dir: Path | str, *, strict: bool = True, fast: bool = False) -> None:
+def check_run_files(run_dir: Path | str, *, strict: bool = True, fast: bool = False, samples: bool = True) -> None:
     """Read every stored file of a run through the careful reader; CorruptFile on the first damaged one.
 
     `strict` also refuses a torn last line of the appended files (right for a run about to be shipped); `fast`
     checks only the shape of the JSONL lines unless it is off (see harness.files.check_jsonl), for callers that
-    pass the JSONL on unparsed, over many large runs (the leaderboard build).
+    pass the JSONL on unparsed, over many large runs (the leaderboard build); `samples=False` leaves
+    samples.jsonl to the caller (runs of one suite share it: check each distinct content once).
     """
     run_dir = Path(run_dir)
     _spec_from(run_dir / "spec.json")
-    if fast:
-        check_jsonl(run_dir / "samples.jsonl", strict=True, torn_hint=_SAMPLES_HINT)
-        _check_some_samples(run_dir, (run_dir / "samples.jsonl").exists() and bool(
-            (run_dir / "samples.jsonl").read_bytes().strip()))
+    if not samples:
+        pass
+    elif fast:
+        check_samples_fast(run_dir)
     else:
         _samples(run_dir)
     for name, decode, what in (("generations.jsonl", Generation.from_dict, "generation"),
@@ -220,6 +221,13 @@ def _samples(run_dir: Path) -> list[Sample]:
     samples = list(iter_jsonl(path, Sample.from_dict, what="sample", strict=True, torn_hint=hint))
     _check_some_samples(run_dir, bool(samples))
     return samples
+
+
+def check_samples_fast(run_dir: Path | str) -> None:
+    """samples.jsonl by line shape (see check_run_files)."""
+    path = Path(run_dir) / "samples.jsonl"
+    check_jsonl(path, strict=True, torn_hint=_SAMPLES_HINT)
+    _check_some_samples(Path(run_dir), path.exists() and bool(path.read_bytes().strip()))
 
 
 def _check_some_samples(run_dir: Path, any_samples: bool) -> None:

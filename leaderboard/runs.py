@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import read_json, read_json_if_exists
-from harness.store import check_run_files
+from harness.store import check_run_files, check_samples_fast
 
 SUBMISSIONS_DIR = "submissions"
 SAMPLES_FILE = "samples.jsonl"
@@ -77,9 +77,14 @@ def load_runs(runs_dir: Path) -> tuple[list[RunRecord], list[SkippedRun]]:
     records: list[RunRecord] = []
     skipped: list[SkippedRun] = []
     used: set[str] = set()
+    checked_samples: set[str | None] = set()
     for path, origin in discover(runs_dir):
         # A torn last line (a run in progress) is fine: the page stops there. `fast`: the JSONL goes on unparsed.
-        check_run_files(path, strict=False, fast=True)
+        check_run_files(path, strict=False, fast=True, samples=False)
+        samples_sha256 = file_sha256(path / SAMPLES_FILE)
+        if samples_sha256 not in checked_samples:  # runs of one suite share their samples: check them once
+            check_samples_fast(path)
+            checked_samples.add(samples_sha256)
         try:
             summary = read_json(path / "summary.json", expect=None)
         except FileNotFoundError:
@@ -93,7 +98,7 @@ def load_runs(runs_dir: Path) -> tuple[list[RunRecord], list[SkippedRun]]:
         run_id = str(summary.get("run_id") or path.name)
         records.append(RunRecord(
             key=_unique_key(run_id, origin, used), path=path, run_id=run_id, origin=origin, spec=summary["spec"],
-            summary=summary, info=info, samples_sha256=file_sha256(path / SAMPLES_FILE),
+            summary=summary, info=info, samples_sha256=samples_sha256,
         ))
     return records, skipped
 
