@@ -188,3 +188,20 @@ def test_score_of_the_issue_report_keeps_every_record(pristine, cache_dir, tmp_p
     err = capsys.readouterr().err
     assert err == f"harness: error: {path}, line 5: " + err.split(", line 5: ", 1)[1]
     assert path.read_bytes() == damaged and len(damaged.splitlines()) == 8
+
+
+@pytest.mark.parametrize("name,damage", [("generations.jsonl", "torn_last"), ("verdicts.jsonl", "middle"),
+                                         ("summary.json", "truncated"), ("samples.jsonl", "binary")])
+def test_a_damaged_run_is_not_packed_into_a_bundle(name, damage, pristine, tmp_path):
+    """`harness submit` packs runs with leaderboard.bundle.write_bundle: a damaged file, even a torn last line
+    (which `leaderboard add` would refuse), stops it naming the file, and no bundle is written."""
+    from harness.files import CorruptFile
+    from leaderboard.bundle import BundleRun, write_bundle
+
+    run_dir = shutil.copytree(pristine, tmp_path / "runs" / pristine.name)
+    path = run_dir / name
+    path.write_bytes(DAMAGES[damage](path.read_bytes()))
+    out = tmp_path / "bundle.zip"
+    with pytest.raises(CorruptFile) as info:
+        write_bundle(out, [BundleRun(run_dir, "defense")], {}, None)
+    assert str(info.value).startswith(str(path)) and not out.exists()
