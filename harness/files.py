@@ -58,7 +58,11 @@ def side_name(path: Path, tag: str) -> Path:
 
 
 def _short(raw: bytes, limit: int = 40) -> str:
-    text = raw.decode("utf-8", errors="replace").strip()
+    """The start of a damaged line for a one-line message: text as a Python literal, binary as its size."""
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return f"binary data, {len(raw)} bytes"
     return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 

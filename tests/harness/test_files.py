@@ -49,8 +49,9 @@ def test_a_bad_line_before_the_last_stops_with_its_number_and_changes_nothing(tm
     lines = ROWS.splitlines(keepends=True)
     data = b"".join(lines[:2]) + bad + b"".join(lines[2:])
     path.write_bytes(data)
-    with pytest.raises(CorruptFile, match=r"g.jsonl, line 3: line is not a JSON object"):
+    with pytest.raises(CorruptFile, match=r"g.jsonl, line 3: line is not a JSON object") as info:
         ids(path)
+    assert str(info.value).isprintable()  # one readable line, also for binary garbage
     with pytest.raises(CorruptFile, match=r"line 3"):
         repair_torn_tail(path)
     assert path.read_bytes() == data
