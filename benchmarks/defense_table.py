@@ -42,6 +42,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.files import read_json
+
 # name -> (registered defense, parameters on top of the family's shared ones). Families: ReGap methods take the
 # shared calibration / validation selectors and parts and --param; "steer" methods take data / validation; the
 # rest take nothing. MATCHED marks values filled in from ReGap's calibrated geometry.
@@ -144,7 +146,7 @@ def matched_to_regap(info: dict[str, Any]) -> dict[str, Any]:
     (lambda_strong x the drift's component orthogonal to r_hat) over media signatures and those layers."""
     import math
 
-    manifest = json.loads((Path(info["artifacts"]["geometry"]) / "manifest.json").read_text())
+    manifest = read_json(Path(info["artifacts"]["geometry"]) / "manifest.json")
     settings = info["settings"]
     layers = list(settings["intervention_layers"])
     norms = [math.sqrt(max(row["norm"] ** 2 - row["dot"] ** 2, 0.0))
@@ -259,7 +261,7 @@ def crs_before_after(backend: Any, defense: Any, test: list[Any], batch_size: in
 
 def geometry_table(info: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
     """cos(drift, r_hat) and the refusal the full correction injects, at intervention and diagnostic layers."""
-    manifest = json.loads((Path(info["artifacts"]["geometry"]) / "manifest.json").read_text())
+    manifest = read_json(Path(info["artifacts"]["geometry"]) / "manifest.json")
     settings = info["settings"]
     layers = sorted(set(settings["intervention_layers"]) | set(settings["diagnostic_layers"]))
     out: dict[str, list[dict[str, float]]] = {}

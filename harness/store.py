@@ -7,11 +7,14 @@
         verdicts.jsonl     one Verdict per (sample, judge id), appended likewise
         summary.json       rates per task x configuration x label x judge (schema: harness/summary.py)
         run_info.json      provenance: backend, defense, versions, timings
+        judge_usage.json   calls, tokens and cost of each judge's scorings
         .lock              held while a process writes the run
 
 A process killed with SIGKILL loses at most the batch it was generating: every earlier line was flushed to the
-OS. A torn last line (killed mid-write) is dropped on the next open. The lock is an OS file lock, so it is
-released when the holding process dies, and a second live process writing the same run is refused.
+OS. A torn last line (killed mid-write) is moved into a side file `<name>.torn-<UTC time>` on the next open and
+reported; a damaged line anywhere else, or a damaged JSON file, stops with `CorruptFile` naming the file and line
+and changes nothing (harness/files.py). The lock is an OS file lock, so it is released when the holding process
+dies, and a second live process writing the same run is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.files import (CorruptFile, Notify, check_jsonl, iter_jsonl, notify_stderr, read_json,
+                           read_json_if_exists, repair_torn_tail)
 from harness.records import Generation, RunSpec, Sample, Verdict
+
+APPENDED = ("generations.jsonl", "verdicts.jsonl")
+CHECKED_JSON = ("run_info.json", "summary.json", "judge_usage.json")  # checked at open, before any work
 
 
 class RunLockedError(RuntimeError):
@@ -35,10 +43,11 @@ class SpecMismatchError(RuntimeError):
 
 
 class RunStore:
-    def __init__(self, root: Path | str, run_id: str) -> None:
+    def __init__(self, root: Path | str, run_id: str, *, notify: Notify = notify_stderr) -> None:
         self.root = Path(root)
         self.run_id = run_id
         self.dir = self.root / run_id
+        self.notify = notify
         self._lock: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -56,11 +65,23 @@ class RunStore:
                 "wait for it to finish or stop it first"
             ) from None
         self._lock = lock
-        if spec is not None:
-            self._record_spec(spec)
-        for name in ("generations.jsonl", "verdicts.jsonl"):
-            _drop_torn_tail(self.dir / name)
+        try:
+            if spec is not None:
+                self._record_spec(spec)
+            self._check_files()
+        except BaseException:
+            self.close()
+            raise
         return self
+
+    def _check_files(self) -> None:
+        """Fail now, before any model loads, on a damaged file; set aside a torn last line (we hold the lock)."""
+        for name in APPENDED:
+            report = repair_torn_tail(self.dir / name)
+            if report:
+                self.notify(report)
+        for name in CHECKED_JSON:
+            read_json_if_exists(self.dir / name, hint=_HINTS[name])
 
     def close(self) -> None:
         if self._lock is not None:
@@ -76,7 +97,7 @@ class RunStore:
     def _record_spec(self, spec: RunSpec) -> None:
         path = self.dir / "spec.json"
         if path.exists():
-            old = RunSpec.from_dict(json.loads(path.read_text()))
+            old = _spec_from(path)
             if old.run_id != spec.run_id:
                 raise SpecMismatchError(f"{path} holds run {old.run_id}, not {spec.run_id}")
             if old.to_dict() == spec.to_dict():
@@ -85,28 +106,28 @@ class RunStore:
 
     # -- reading -------------------------------------------------------------------------------------------
     def spec(self) -> RunSpec:
-        return RunSpec.from_dict(json.loads((self.dir / "spec.json").read_text()))
+        return _spec_from(self.dir / "spec.json")
 
     def samples(self) -> list[Sample]:
-        return [Sample.from_dict(d) for d in read_jsonl(self.dir / "samples.jsonl")]
+        return _samples(self.dir)
 
     def generations(self) -> dict[str, Generation]:
         out: dict[str, Generation] = {}
-        for d in read_jsonl(self.dir / "generations.jsonl"):
-            out.setdefault(d["sample_id"], Generation.from_dict(d))  # first record wins
+        for g in iter_jsonl(self.dir / "generations.jsonl", Generation.from_dict, what="generation"):
+            out.setdefault(g.sample_id, g)  # first record wins
         return out
 
     def verdicts(self, judge_id: str | None = None) -> dict[str, dict[str, Verdict]]:
         """judge id -> sample id -> verdict (the first verdict per pair)."""
         out: dict[str, dict[str, Verdict]] = {}
-        for d in read_jsonl(self.dir / "verdicts.jsonl"):
-            if judge_id is None or d["judge"] == judge_id:
-                out.setdefault(d["judge"], {}).setdefault(d["sample_id"], Verdict.from_dict(d))
+        for v in iter_jsonl(self.dir / "verdicts.jsonl", Verdict.from_dict, what="verdict"):
+            if judge_id is None or v.judge == judge_id:
+                out.setdefault(v.judge, {}).setdefault(v.sample_id, v)
         return out
 
     def read_json(self, name: str) -> Any:
-        path = self.dir / name
-        return json.loads(path.read_text()) if path.exists() else None
+        """A JSON object file of the run, None when absent; CorruptFile when damaged."""
+        return read_json_if_exists(self.dir / name, hint=_HINTS.get(name, ""))
 
     # -- writing -------------------------------------------------------------------------------------------
     def _require_lock(self) -> None:
@@ -136,22 +157,37 @@ def list_runs(root: Path | str) -> list[Path]:
     return sorted(p.parent for p in root.glob("*/spec.json")) if root.is_dir() else []
 
 
+def check_run_files(run_dir: Path | str, *, strict: bool = True, fast: bool = False, samples: bool = True) -> None:
+    """Read every stored file of a run through the careful reader; CorruptFile on the first damaged one.
+
+    `strict` also refuses a torn last line of the appended files (right for a run about to be shipped); `fast`
+    checks only the shape of the JSONL lines unless it is off (see harness.files.check_jsonl), for callers that
+    pass the JSONL on unparsed, over many large runs (the leaderboard build); `samples=False` leaves
+    samples.jsonl to the caller (runs of one suite share it: check each distinct content once).
+    """
+    run_dir = Path(run_dir)
+    _spec_from(run_dir / "spec.json")
+    if not samples:
+        pass
+    elif fast:
+        check_samples_fast(run_dir)
+    else:
+        _samples(run_dir)
+    for name, decode, what in (("generations.jsonl", Generation.from_dict, "generation"),
+                               ("verdicts.jsonl", Verdict.from_dict, "verdict")):
+        if fast:
+            check_jsonl(run_dir / name, strict=strict)
+        else:
+            for _ in iter_jsonl(run_dir / name, decode, what=what, strict=strict):
+                pass
+    for name in CHECKED_JSON:
+        read_json_if_exists(run_dir / name, hint=_HINTS[name])
+
+
 # -- JSONL and JSON helpers --------------------------------------------------------------------------------
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Complete lines only: a torn last line (no newline, or not JSON) is skipped."""
-    if not path.exists():
-        return
-    with path.open("rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                break
+    """The records of a JSONL file (a torn last line skipped; CorruptFile on a damaged line before it)."""
+    return iter_jsonl(path)
 
 
 def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -164,24 +200,49 @@ def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         f.flush()
 
 
-def _drop_torn_tail(path: Path) -> None:
-    """Truncate a file to its last complete, parseable line (the tail of a write cut by a kill)."""
-    if not path.exists():
-        return
-    good = 0
-    with path.open("rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break
-            if raw.strip():
-                try:
-                    json.loads(raw)
-                except json.JSONDecodeError:
-                    break
-            good += len(raw)
-    if good != path.stat().st_size:
-        with path.open("r+b") as f:
-            f.truncate(good)
+_HINTS = {
+    "spec.json": "the run id is the hash of this file: restore it from a backup or start the run afresh in a new "
+                 "--out folder",
+    "summary.json": "it is derived from the run's records: move it away and run `harness score RUN --judge J` to "
+                    "rebuild it",
+    "run_info.json": "it holds the run's provenance: restore it from a backup, or move it away (a resumed run "
+                     "writes a new one)",
+    "judge_usage.json": "it counts the judge calls of earlier scorings: restore it from a backup, or move it away "
+                        "(the count starts again)",
+}
+
+
+_SAMPLES_HINT = "it is rewritten by `harness run` with the run's options"
+
+
+def _samples(run_dir: Path) -> list[Sample]:
+    # Written atomically, so even a torn last line is damage, not a crash.
+    path, hint = run_dir / "samples.jsonl", _SAMPLES_HINT
+    samples = list(iter_jsonl(path, Sample.from_dict, what="sample", strict=True, torn_hint=hint))
+    _check_some_samples(run_dir, bool(samples))
+    return samples
+
+
+def check_samples_fast(run_dir: Path | str) -> None:
+    """samples.jsonl by line shape (see check_run_files)."""
+    path = Path(run_dir) / "samples.jsonl"
+    check_jsonl(path, strict=True, torn_hint=_SAMPLES_HINT)
+    _check_some_samples(Path(run_dir), path.exists() and bool(path.read_bytes().strip()))
+
+
+def _check_some_samples(run_dir: Path, any_samples: bool) -> None:
+    gens = run_dir / "generations.jsonl"
+    if not any_samples and gens.exists() and gens.stat().st_size:
+        raise CorruptFile(run_dir / "samples.jsonl", "no samples, but generations.jsonl holds records",
+                          hint=_SAMPLES_HINT)
+
+
+def _spec_from(path: Path) -> RunSpec:
+    data = read_json(path, hint=_HINTS["spec.json"])
+    try:
+        return RunSpec.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFile(path, f"not a run spec ({exc})", hint=_HINTS["spec.json"]) from None
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

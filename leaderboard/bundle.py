@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.records import RUN_SPEC_SCHEMA, Generation, RunSpec, Sample, Verdict, content_hash
+from harness.store import check_run_files
 from harness.summary import SUMMARY_SCHEMA
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def write_bundle(out: Path, runs: Sequence[BundleRun], manifest: Mapping[str, An
                 members[f"runs/{run_id}/{name}"] = path.read_bytes()
             elif name in REQUIRED_RUN_FILES:
                 raise FileNotFoundError(f"run {run.path} has no {name}; finish the run first")
+        check_run_files(run.path)  # a damaged run is refused here, naming the file, not by the leaderboard later
         spec = json.loads(members[f"runs/{run_id}/spec.json"])
         summary = json.loads(members[f"runs/{run_id}/summary.json"])
         run_entries.append({"run_id": run_id, "role": run.role, "defense": spec["defense"],

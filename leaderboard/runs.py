@@ -10,11 +10,13 @@ as they are (see leaderboard/runpage.py), which is what keeps a build of hundred
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from harness.files import read_json, read_json_if_exists
+from harness.store import check_run_files, check_samples_fast
 
 SUBMISSIONS_DIR = "submissions"
 SAMPLES_FILE = "samples.jsonl"
@@ -67,31 +69,36 @@ def discover(runs_dir: Path) -> list[tuple[Path, str]]:
 
 
 def load_runs(runs_dir: Path) -> tuple[list[RunRecord], list[SkippedRun]]:
+    """Every run found, or SkippedRun with the reason for a run not (yet) usable for the table.
+
+    A damaged file (a JSON file that does not parse, a JSONL line before the last that does not) raises
+    CorruptFile naming it: a site that silently dropped that run, or showed part of its samples, would mislead.
+    """
     records: list[RunRecord] = []
     skipped: list[SkippedRun] = []
     used: set[str] = set()
+    checked_samples: set[str | None] = set()
     for path, origin in discover(runs_dir):
+        # A torn last line (a run in progress) is fine: the page stops there. `fast`: the JSONL goes on unparsed.
+        check_run_files(path, strict=False, fast=True, samples=False)
+        samples_sha256 = file_sha256(path / SAMPLES_FILE)
+        if samples_sha256 not in checked_samples:  # runs of one suite share their samples: check them once
+            check_samples_fast(path)
+            checked_samples.add(samples_sha256)
         try:
-            summary = _read_json(path / "summary.json")
+            summary = read_json(path / "summary.json", expect=None)
         except FileNotFoundError:
             skipped.append(SkippedRun(path, "no summary.json (the run was never judged)"))
-            continue
-        except (OSError, ValueError) as exc:
-            skipped.append(SkippedRun(path, f"summary.json unreadable: {exc}"))
             continue
         problem = summary_problem(summary)
         if problem:
             skipped.append(SkippedRun(path, f"summary.json: {problem}"))
             continue
-        try:
-            info = _read_json(path / "run_info.json")
-        except (OSError, ValueError):
-            info = {}
+        info = read_json_if_exists(path / "run_info.json") or {}
         run_id = str(summary.get("run_id") or path.name)
         records.append(RunRecord(
             key=_unique_key(run_id, origin, used), path=path, run_id=run_id, origin=origin, spec=summary["spec"],
-            summary=summary, info=info if isinstance(info, dict) else {},
-            samples_sha256=file_sha256(path / SAMPLES_FILE),
+            summary=summary, info=info, samples_sha256=samples_sha256,
         ))
     return records, skipped
 
@@ -126,10 +133,6 @@ def file_sha256(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")

@@ -138,12 +138,12 @@ def save_vectors(out_dir: Path, vectors: dict[str, torch.Tensor]) -> None:
 
 
 def load_vectors(model_dir: Path | str) -> dict[str, torch.Tensor]:
-    import torch
+    from harness.files import load_torch
 
     path = Path(model_dir) / PLANTED_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path}: not an organism-planted checkpoint (no {PLANTED_FILE})")
-    return torch.load(path, weights_only=True)
+    return load_torch(path, hint="retrain the organism's planted variant (harness organism train)")
 
 
 # -- the check ----------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from harness.files import read_json
+
 IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"GIF8", ".gif"), (b"BM", ".bmp"))
 AUDIO_SIGNATURES = ((b"RIFF", ".wav"), (b"fLaC", ".flac"), (b"OggS", ".ogg"), (b"ID3", ".mp3"))
 
@@ -85,8 +87,8 @@ def archive_hash(archive: Path, cache_root: Path) -> str:
     stamp = cache_root / "stamps" / f"{stamp_key}.json"
     if stamp.exists():
         try:
-            return json.loads(stamp.read_text())["sha256"]
-        except (ValueError, KeyError):
+            return str(read_json(stamp)["sha256"])
+        except (ValueError, KeyError):  # CorruptFile included: a stamp is only a cache, hash again
             pass
     digest = file_sha256(archive)
     atomic_write_bytes(stamp, json.dumps({"archive": str(archive.resolve()), "sha256": digest}).encode())

@@ -172,14 +172,19 @@ class OmniSteer(SteeringDefense):
         (directory / self.IDS_FILE).write_text(json.dumps(ident) + "\n")
 
     def _check_artifact_data(self, loaded: store.Loaded, context: DefenseContext) -> None:
-        import json
+        from harness.files import CorruptFile, read_json
 
         path = loaded.path / self.IDS_FILE
         if not path.exists():
             self._notes.append(f"{path.name} missing beside the artifact: calibration/evaluation disjointness "
                                "not checked")
             return
-        ident = Identity.from_dict(json.loads(path.read_text()))
+        hint = "it records which samples trained the artifact: restore it, or retrain (harness train omnisteer)"
+        data = read_json(path, hint=hint)
+        try:
+            ident = Identity.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptFile(path, f"not a calibration identity ({exc})", hint=hint) from None
         check_disjoint(ident, context.evaluation_samples, what=f"omnisteer artifact {loaded.path}")
 
     def _install(self, backend: ModelBackend, loaded: store.Loaded) -> None:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.files import CorruptFile, load_safetensors, read_json
 from harness.records import Sample, content_hash
 
 if TYPE_CHECKING:
@@ -111,12 +112,14 @@ def load_artifact(directory: Path, *, model: ModelIdentity | None = None, data_h
 
     `data` describes this run's calibration set (e.g. its task selector) so a mismatch message names both sets.
     """
-    from safetensors.torch import load_file
-
     mpath = directory / "manifest.json"
     if not mpath.exists():
         raise FileNotFoundError(f"no calibration artifact at {directory} (manifest.json missing)")
-    manifest = Manifest(**json.loads(mpath.read_text()))
+    hint = f"move the folder {directory} away to recalibrate (or restore it from a backup)"
+    try:
+        manifest = Manifest(**read_json(mpath, hint=hint))
+    except TypeError as exc:  # fields missing or unknown
+        raise CorruptFile(mpath, f"not a calibration manifest ({exc})", hint=hint) from None
     if kind is not None and manifest.kind != kind:
         raise ArtifactMismatchError(f"artifact at {directory} is a {manifest.kind!r} artifact, not {kind!r}")
     if model is not None and manifest.model.get("fingerprint") != model.fingerprint:
@@ -130,8 +133,10 @@ def load_artifact(directory: Path, *, model: ModelIdentity | None = None, data_h
             f"this run calibrates on data {repr(data) + ' ' if data else ''}(hash {data_hash_}). Recalibrate on this data "
             "or use the matching artifact.")
     path = directory / "tensors.safetensors"
+    if not path.exists():
+        raise CorruptFile(path, "missing beside its manifest", hint=hint)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if manifest.tensors_sha256 and digest != manifest.tensors_sha256:
         raise ArtifactMismatchError(f"{path} changed after it was written (sha256 {digest}, manifest says "
                                     f"{manifest.tensors_sha256})")
-    return manifest, load_file(str(path))
+    return manifest, load_safetensors(path, hint=hint)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,5 +40,6 @@ def detect_backend(model_path_or_config: str | Path | Mapping[str, Any] | Any, r
         from huggingface_hub import hf_hub_download
 
         config_file = Path(hf_hub_download(str(source), "config.json", revision=revision))
-    with open(config_file, encoding="utf-8") as fh:
-        return backend_for_model_type(json.load(fh).get("model_type"))
+    from harness.files import read_json
+
+    return backend_for_model_type(read_json(config_file).get("model_type"))

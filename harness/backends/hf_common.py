@@ -256,12 +256,19 @@ class HFBackend(ModelBackend):
         hidden = {layer: captured[layer] for layer in layers}
         if not keep_cache:
             return hidden, None, None
-        return hidden, out.past_key_values, out.logits[:, -1, :].float()
+        return hidden, _output_cache(out), out.logits[:, -1, :].float()
 
     def _accepts_logits_to_keep(self) -> bool:
         import inspect
 
         return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+
+    def _cache_argument(self) -> str:
+        """The forward's name for the KV cache: `cache` since transformers renamed `past_key_values` (the old
+        name warns on every call and goes in 5.40); earlier 5.x releases know only the old name."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def prefill(self, batch: PreparedBatch, layers: Sequence[int] = (), *, keep_cache: bool = False) -> PrefillOutput:
         hidden, cache, logits = self._prefill(batch, layers, "last", keep_cache)
@@ -332,6 +339,7 @@ class HFBackend(ModelBackend):
             seen = counts > 0
         unfinished = torch.ones(size, dtype=torch.bool, device=device)
         new_tokens: list[torch.Tensor] = []
+        cache_argument = self._cache_argument()
         try:
             for step in range(1, config.max_new_tokens + 1):
                 token = chooser(logits, seen)
@@ -349,7 +357,7 @@ class HFBackend(ModelBackend):
                     "input_ids": token.unsqueeze(1).to(input_ids.device),
                     "attention_mask": attention_mask,
                     "position_ids": positions,
-                    "past_key_values": cache,
+                    cache_argument: cache,
                     "use_cache": True,
                 })
                 logits = out.logits[:, -1, :].float()
@@ -374,3 +382,9 @@ class HFBackend(ModelBackend):
             text = self.tokenizer.decode(text_tokens.tolist(), skip_special_tokens=True)
             outputs.append(GenerationOutput(text=text, n_prompt_tokens=int(n_prompt[row]), n_new_tokens=n_new))
         return outputs
+
+
+def _output_cache(out: Any) -> Any:
+    """The KV cache of a forward's output, under its new name `cache` where the output class has it (reading
+    `past_key_values` there warns)."""
+    return out.cache if "cache" in getattr(type(out), "__dataclass_fields__", {}) else out.past_key_values

@@ -28,9 +28,15 @@ class QwenOmniBackend(HFMediaBackend):
     default_system_prompt = QWEN_OMNI_SYSTEM_PROMPT
 
     def _load_processor(self, **kwargs: Any) -> Any:
-        from transformers import Qwen2_5OmniProcessor
+        from transformers import AutoTokenizer, Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig
 
-        return Qwen2_5OmniProcessor.from_pretrained(self.model_name, **kwargs)
+        # Given no config, AutoTokenizer loads the full Qwen2_5OmniConfig, and transformers 5.x logs its repr,
+        # which builds a *default* talker config whose token ids (151647, 151860, ...) lie outside that
+        # default's own vocabulary (8448): seven warnings on every load of any Qwen2.5-Omni checkpoint, whatever
+        # its config.json says. The thinker's config picks the same tokenizer and builds no talker.
+        thinker = Qwen2_5OmniThinkerConfig.from_pretrained(self.model_name, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(self.model_name, config=thinker, **kwargs)
+        return Qwen2_5OmniProcessor.from_pretrained(self.model_name, tokenizer=tokenizer, **kwargs)
 
     def _load_model(self, **kwargs: Any) -> Any:
         from transformers import Qwen2_5OmniThinkerForConditionalGeneration

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from defenses.toolkit.artifacts import ArtifactMismatchError
+    from harness.files import CorruptFile
     from harness.registry import UnknownNameError
     from harness.run import MediaProblemsError
     from harness.store import RunLockedError
@@ -48,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError, ValueError,
-            JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError) as exc:
+    except (CLIError, CorruptFile, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError,
+            ValueError, JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError) as exc:
         if os.environ.get("HARNESS_DEBUG"):
             raise
         print(f"harness: error: {exc}", file=sys.stderr)

@@ -101,6 +101,7 @@ def _load_run(run_dir: Path) -> Any:
     from harness.store import RunStore
 
     store = RunStore(run_dir.parent, run_dir.name)  # read only: no lock needed
+    store.spec()  # a damaged spec stops here, naming the file
     summary = store.read_json("summary.json") or {}
     return RunData(run_dir.name, {s.id: s for s in store.samples()}, store.verdicts(), summary.get("default_judge"))
 

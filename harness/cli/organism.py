@@ -94,13 +94,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
+    from harness.files import read_json
     from organism.card import FIGURES_FILE, write_card
 
     def record_of(directory: str) -> dict:
         path = Path(directory) / FIGURES_FILE
         if not path.exists():
             raise SystemExit(f"{path}: missing; train the directory with `harness organism train` first")
-        return json.loads(path.read_text())
+        return read_json(path, hint="retrain the directory with `harness organism train`")
 
     record = record_of(args.model_dir)
     others = dict(record.pop("other_seeds", {}) or {})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,5 +73,6 @@ def detect_backend_from_dir(path: Path) -> str | None:
     if not cfg.exists():
         return None
     from harness.backends import detect_backend
+    from harness.files import read_json
 
-    return detect_backend(json.loads(cfg.read_text()))
+    return detect_backend(read_json(cfg))

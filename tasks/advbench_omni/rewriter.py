@@ -285,7 +285,12 @@ class OpenAIRewriter:
             raise ValueError(f"unknown rewrite kind {kind!r}")
         path = self.cache_dir / kind / f"{self.cache_key(prompt, kind, prompt_id)}.json" if self.cache_dir else None
         if path is not None and path.exists():
-            return self._parse(prompt, kind, json.loads(path.read_text(encoding="utf-8"))["content"])
+            from harness.files import CorruptFile, notify_stderr, read_json
+
+            try:
+                return self._parse(prompt, kind, str(read_json(path)["content"]))
+            except (CorruptFile, KeyError) as exc:  # only a cache: ask again, and the new answer replaces it
+                notify_stderr(f"rewrite cache entry {path} is damaged ({exc}); requesting it again")
         try:
             response = self.client().chat.completions.create(
                 model=self.model, temperature=0, response_format={"type": "json_object"},
