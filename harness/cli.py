@@ -157,6 +157,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- lm-eval (all arguments go to lm-eval's own command line) ---------------------------------------------
+def add_lm_eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lm-eval", add_help=False, prefix_chars="\0",
+                       help="lm-evaluation-harness with --model harness-defended / harness-defended-multimodal")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="lm-eval's own arguments")
+    p.set_defaults(func=cmd_lm_eval)
+
+
+def cmd_lm_eval(args: argparse.Namespace) -> int:
+    try:
+        from harness.run.lm_eval import main as lm_eval_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "lm_eval":
+            raise
+        raise CLIError("lm-eval is not installed: pip install 'omni-safety-harness[lm-eval]'") from None
+    return lm_eval_main(args.args)
+
+
 # -- entry point -------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__, allow_abbrev=False)
@@ -164,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
     add_list_parser(sub)
+    add_lm_eval_parser(sub)  # lm-eval ARGS...
     leaderboard_cli.add_parsers(sub)  # leaderboard build / add, submit
     judges_cli.add_parsers(sub)  # score, compare, judge-agreement
     add_task_parsers(sub)  # build advbench-omni, tasks check / download

@@ -1,0 +1,1 @@
+"""The application layer: running models with defenses (runs, lm-eval)."""
