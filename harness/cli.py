@@ -64,6 +64,8 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--defense-config", metavar="YAML", help="defense parameters from a YAML mapping")
     p.add_argument("--tasks", default=config.DEFAULT_TASKS,
                    help="comma-separated tasks; `task:cfg1,cfg2` picks configurations; `;` separates such tasks")
+    p.add_argument("--utility", default="", metavar="TASKS",
+                   help="comma-separated lm-eval tasks run with the same model and defense (e.g. organism-utility)")
     p.add_argument("--judge", default=config.DEFAULT_JUDGE, help="judge name")
     p.add_argument("--judge-param", action="append", metavar="KEY=VALUE", help="judge parameter (repeatable)")
     judges_cli.add_endpoint_options(p)
@@ -101,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         defense=args.defense, defense_params=_params(args.defense_param, args.defense_config, "defense"),
         judge=args.judge,
         judge_params={**_params(args.judge_param, None, "judge"), **judges_cli.endpoint_params(args)},
+        utility=[t.strip() for t in args.utility.split(",") if t.strip()],
         limit=args.limit, seed=args.seed, generation=GenerationConfig(max_new_tokens=args.max_new_tokens),
         dtype=args.dtype, system_prompt=args.system_prompt,
     )

@@ -56,7 +56,8 @@ def load_defended(model: str, *, backend: str | None = None, defense: str = "non
                   defense_params: Mapping[str, Any] | None = None, dtype: str = "float32", device: str = "cpu",
                   system_prompt: str | None = None, revision: str | None = None, cache_dir: str | Path | None = None,
                   data_root: str | Path | None = None, include_path: Sequence[str] = (), seed: int = 0,
-                  show_progress: bool = True) -> tuple[ModelBackend, Defense]:
+                  show_progress: bool = True, registries: Any = None,
+                  evaluation_samples: Sequence[Sample] = ()) -> tuple[ModelBackend, Defense]:
     """The backend and the set-up defense, as `harness run` builds them; names and parameters are checked
     before any model loads."""
     from harness.registries import default_registries
@@ -64,7 +65,7 @@ def load_defended(model: str, *, backend: str | None = None, defense: str = "non
     from harness.zoo import resolve_model
     from tasks.base import TaskContext
 
-    registries = default_registries(include_path)
+    registries = registries or default_registries(include_path)
     cache = config.cache_dir(str(cache_dir) if cache_dir else None)
     backend_name = backend or resolve_model(model, cache, build=False).backend
     if backend_name is None:
@@ -80,7 +81,7 @@ def load_defended(model: str, *, backend: str | None = None, defense: str = "non
     context = TaskContext(cache_dir=cache, data_root=config.data_root(str(data_root) if data_root else None))
     chosen.setup(loaded, DefenseContext(cache_dir=cache / "defenses", model_name=model, seed=seed,
                                         load_samples=resolve_samples_loader(registries, context),
-                                        show_progress=show_progress))
+                                        evaluation_samples=evaluation_samples, show_progress=show_progress))
     return loaded, chosen
 
 
@@ -305,6 +306,26 @@ class DefendedMultimodalLM(_Bridge, HFMultimodalLM):
         model_config = self.harness_backend.model.config
         token = getattr(model_config, "image_token_id", None) or getattr(model_config, "image_token_index", None)
         return {"image_token_id": token} if token is not None else {}
+
+
+# -- utility inside `harness run --utility TASKS` ---------------------------------------------------------------
+def run_utility(spec: Any, options: Any, registries: Any, run_dir: Path, todo: Sequence[str], manager: Any,
+                samples: Sequence[Sample], backend: ModelBackend | None = None,
+                defense: Defense | None = None) -> None:
+    """Run the lm-eval tasks `todo` with the run's model and defense (those loaded for generation, else loaded
+    here as the run loads them) into the run folder (`harness.run.lm_eval_utility`)."""
+    from harness.run.lm_eval_utility import run_tasks
+
+    if backend is None or defense is None:
+        backend, defense = load_defended(
+            spec.model, backend=spec.backend, defense=spec.defense, defense_params=spec.defense_params,
+            dtype=spec.dtype, device=options.device, system_prompt=spec.system_prompt, revision=spec.model_revision,
+            cache_dir=options.cache_dir, data_root=options.data_root, seed=spec.seed,
+            show_progress=options.show_progress, registries=registries, evaluation_samples=samples)
+    cls = DefendedMultimodalLM if "image" in backend.modalities else DefendedLM
+    lm = cls(backend=backend, defense=defense, batch_size=options.batch_size, cache_dir=str(options.cache_dir),
+             show_progress=options.show_progress)
+    run_tasks(lm, run_dir, todo, manager, limit=spec.limit, seed=spec.seed, echo=options.echo)
 
 
 # -- `harness lm-eval ARGS...` -----------------------------------------------------------------------------------
