@@ -314,7 +314,7 @@ def run_utility(spec: Any, options: Any, registries: Any, run_dir: Path, todo: S
                 defense: Defense | None = None) -> None:
     """Run the lm-eval tasks `todo` with the run's model and defense (those loaded for generation, else loaded
     here as the run loads them) into the run folder (`harness.run.lm_eval_utility`)."""
-    from harness.run.lm_eval_utility import run_tasks
+    from harness.run.lm_eval_utility import quiet_lm_eval, run_tasks
 
     if backend is None or defense is None:
         backend, defense = load_defended(
@@ -323,8 +323,9 @@ def run_utility(spec: Any, options: Any, registries: Any, run_dir: Path, todo: S
             cache_dir=options.cache_dir, data_root=options.data_root, seed=spec.seed,
             show_progress=options.show_progress, registries=registries, evaluation_samples=samples)
     cls = DefendedMultimodalLM if "image" in backend.modalities else DefendedLM
-    lm = cls(backend=backend, defense=defense, batch_size=options.batch_size, cache_dir=str(options.cache_dir),
-             show_progress=options.show_progress)
+    with quiet_lm_eval():
+        lm = cls(backend=backend, defense=defense, batch_size=options.batch_size, cache_dir=str(options.cache_dir),
+                 show_progress=options.show_progress)
     run_tasks(lm, run_dir, todo, manager, limit=spec.limit, seed=spec.seed, echo=options.echo)
 
 

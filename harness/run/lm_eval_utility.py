@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +55,14 @@ def task_manager(tasks: Sequence[str]) -> Any:
 def run_tasks(lm: Any, run_dir: Path, tasks: Sequence[str], manager: Any, *, limit: int | None, seed: int,
               echo: Callable[[str], None] = print) -> None:
     """Evaluate each task not done yet and write its files (results last, atomically)."""
-    import logging
-
     from lm_eval import simple_evaluate
 
-    chatter = logging.getLogger("lm_eval")  # lm-eval's INFO / WARNING lines would bury the run's own output
-    level = chatter.level
     for task in pending(run_dir, tasks):
         echo(f"lm-eval: {task}")
-        chatter.setLevel(logging.ERROR)
-        try:
+        with quiet_lm_eval():
             out = simple_evaluate(model=lm, tasks=[task], task_manager=manager, limit=limit, log_samples=True,
                                   random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
                                   fewshot_random_seed=seed)
-        finally:
-            chatter.setLevel(level)
         if out is None:
             raise RuntimeError(f"lm-eval returned no results for {task}")
         folder = task_dir(run_dir, task)
@@ -78,6 +72,21 @@ def run_tasks(lm: Any, run_dir: Path, tasks: Sequence[str], manager: Any, *, lim
             _atomic_write(folder / f"samples_{subtask}.jsonl", text)
         out["harness_task"] = task
         _atomic_write(folder / "results.json", json.dumps(out, default=_plain, indent=1, ensure_ascii=False))
+
+
+@contextmanager
+def quiet_lm_eval() -> Iterator[None]:
+    """lm-eval's INFO / WARNING lines (about its own HF model, custom datasets, ...) would bury the run's output;
+    errors still show."""
+    import logging
+
+    chatter = logging.getLogger("lm_eval")
+    level = chatter.level
+    chatter.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        chatter.setLevel(level)
 
 
 def _plain(obj: Any) -> Any:
