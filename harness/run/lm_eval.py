@@ -241,21 +241,52 @@ class _Bridge:
             raise ValueError(f"{TEXT_MODEL}: {problem}")
         built = self._samples(requests)
         samples = [s for s, _ in built]
-        backend, defense = self.harness_backend, self.defense
+        # Requests sharing a prompt (a multiple-choice item's answers) share one prefill row.
+        groups: dict[str, list[int]] = {}
+        for i, (s, parsed) in enumerate(built):
+            key = json.dumps([[m.to_dict() for m in s.messages], parsed.assistant_prefix])
+            groups.setdefault(key, []).append(i)
+        firsts = [members[0] for members in groups.values()]
+        members_of = {members[0]: members for members in groups.values()}
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         with tqdm(total=len(requests), disable=disable_tqdm or not self._show_progress,
                   desc="harness-defended loglikelihood") as bar:
-            for rows in self._batches(range(len(requests)), samples):
-                batch = backend.prepare([defense.rewrite(samples[i]) for i in rows])
-                ids, skips = zip(*(self._continuation_ids(text, built[i][1].assistant_prefix, requests[i].args[1])
-                                   for text, i in zip(batch.prompt_texts, rows, strict=True)), strict=True)
-                defense.before_generate(backend, batch)
-                with backend.layer_hooks(defense.hooks(backend, batch)):
-                    scores = backend.score_continuations(batch, ids, skip=skips)
-                for i, score in zip(rows, scores, strict=True):
-                    results[i] = (score.logprob, score.is_greedy)
-                bar.update(len(rows))
+            for rows in self._batches(firsts, samples):
+                done = self._score_batch(requests, built, rows, [members_of[r] for r in rows], results)
+                bar.update(done)
         return [r for r in results if r is not None]
+
+    def _score_batch(self, requests: Sequence[Any], built: Sequence[tuple[Sample, ParsedContext]],
+                     rows: list[int], members: list[list[int]], results: list[Any]) -> int:
+        """Score every request of these prompt rows. When each continuation is one token (MMLU's letters), one
+        prefill of the distinct prompts scores them all; otherwise each request is prefilled and then decoded."""
+        backend, defense = self.harness_backend, self.defense
+        batch = backend.prepare([defense.rewrite(built[r][0]) for r in rows])
+        ids = {i: self._continuation_ids(text, built[i][1].assistant_prefix, requests[i].args[1])
+               for text, group in zip(batch.prompt_texts, members, strict=True) for i in group}
+        if all(len(tokens) == 1 and skip == 0 for tokens, skip in ids.values()):
+            defense.before_generate(backend, batch)
+            with backend.layer_hooks(defense.hooks(backend, batch)):
+                logits = backend.prefill(batch, keep_cache=True).last_logits
+            assert logits is not None
+            logprobs = logits.float().log_softmax(dim=-1).cpu()
+            best = logits.argmax(dim=-1).cpu()
+            for row, group in enumerate(members):
+                for i in group:
+                    token = ids[i][0][0]
+                    results[i] = (float(logprobs[row, token].double()), bool(best[row] == token))
+            return len(ids)
+        todo = [i for group in members for i in group]
+        size = max(int(self.batch_size), 1)  # type: ignore[attr-defined]
+        for start in range(0, len(todo), size):
+            part = todo[start:start + size]
+            sub = backend.prepare([defense.rewrite(built[i][0]) for i in part])
+            defense.before_generate(backend, sub)
+            with backend.layer_hooks(defense.hooks(backend, sub)):
+                scores = backend.score_continuations(sub, [ids[i][0] for i in part], skip=[ids[i][1] for i in part])
+            for i, score in zip(part, scores, strict=True):
+                results[i] = (score.logprob, score.is_greedy)
+        return len(todo)
 
     def _continuation_ids(self, prompt: str, prefix: str, continuation: str) -> tuple[list[int], int]:
         """Token ids of (assistant prefix + continuation) after the templated prompt, split where lm-eval

@@ -275,3 +275,26 @@ def test_generation_config_from_gen_kwargs():
     assert cfg == GenerationConfig(max_new_tokens=5) and stops == ["\n\n"]
     cfg, _ = generation_config({"do_sample": True, "temperature": 0.7, "top_p": 0.9}, 7)
     assert cfg.do_sample and cfg.temperature == 0.7 and cfg.top_p == 0.9 and cfg.max_new_tokens == 7
+
+
+def test_one_token_answers_share_one_prefill_and_match_the_decode_path(text_backend, cache_dir):
+    """Multiple choice with one-token answers (MMLU's letters): one prefill per distinct prompt scores every
+    answer, with the same numbers as the per-request prefill-then-decode path."""
+    defense = _defense("refusal-steer", text_backend, cache_dir, **STEER, alpha=8.0, positions="last")
+    lm = _lm(text_backend, defense, cache_dir, batch_size=3)
+    tok = text_backend.tokenizer
+    letters = [c for c in (" A", " B", " C", " D", "A", "B", " yes", " no") if len(tok(c)["input_ids"]) == 1][:4]
+    assert len(letters) >= 2
+    calls: list[int] = []
+    original = text_backend.score_continuations
+    text_backend.score_continuations = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        fast = lm.loglikelihood([_ll(p, c) for p in PROMPTS for c in letters])
+        assert calls == []  # no decode path: the prefill's logits scored them
+        # A multi-token answer in the batch sends every request of it through the decode path.
+        slow = lm.loglikelihood([_ll(p, c) for p in PROMPTS for c in letters] + [_ll(PROMPTS[0], " two words")])
+        assert calls
+    finally:
+        del text_backend.score_continuations
+    assert [f[1] for f in fast] == [s[1] for s in slow[:len(fast)]]
+    assert max(abs(f[0] - s[0]) for f, s in zip(fast, slow)) < 1e-5
