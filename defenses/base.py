@@ -60,6 +60,10 @@ class Defense(abc.ABC):
     # The parameter naming the calibration data (a task selector); `harness calibrate --data SEL` sets it.
     # None: the defense takes no user-chosen calibration data.
     calibration_param: ClassVar[str | None] = None
+    # Whether rewrite + before_generate + hooks (the default flow of `generate`) reproduce this defense's answers,
+    # so a given continuation can be scored under it (lm-eval's log-likelihood requests). None: exactly when
+    # `generate` is not overridden. A defense that answers rows itself (a guard's fixed reply) cannot be scored.
+    scores_with_default_flow: ClassVar[bool | None] = None
 
     def __init__(self, **params: Any) -> None:
         self.params = self.parse_params(params)
@@ -121,6 +125,17 @@ class Defense(abc.ABC):
             "params": self.param_dict(),
             "source_hash": source_hash(type(self)),
         }
+
+
+def loglikelihood_problem(cls: type[Defense]) -> str | None:
+    """Why `cls` cannot be scored by log-likelihood, or None when it can (see `scores_with_default_flow`)."""
+    declared = getattr(cls, "scores_with_default_flow", None)
+    faithful = declared if declared is not None else getattr(cls, "generate", None) is Defense.generate
+    if faithful:
+        return None
+    return (f"defense {cls.name or cls.__name__!r} overrides generate() (it may answer rows itself instead of the "
+            "model), so the log-likelihood of a continuation under it is not defined by the model's logits; "
+            "measure its utility with generate_until tasks (exact answers) instead")
 
 
 def source_hash(cls: type) -> str:

@@ -287,6 +287,9 @@ class RunSpec:
     system_prompt: str | None = None
     judge: str = "keyword"
     judge_params: dict[str, Any] = field(default_factory=dict)
+    # lm-eval tasks run with the same model and defense (`harness run --utility`); recorded (and so part of the
+    # run id) only when given, so runs without utility keep their ids.
+    utility: tuple[str, ...] = ()
 
     def identity(self) -> dict[str, Any]:
         d = self.to_dict()
@@ -299,7 +302,7 @@ class RunSpec:
         return f"{slug(self.model)}__{slug(self.defense)}__{content_hash(self.identity(), 12)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "schema": RUN_SPEC_SCHEMA,
             "model": self.model,
             "model_revision": self.model_revision,
@@ -315,6 +318,9 @@ class RunSpec:
             "judge": self.judge,
             "judge_params": self.judge_params,
         }
+        if self.utility:
+            d["utility"] = list(self.utility)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
@@ -332,6 +338,7 @@ class RunSpec:
             system_prompt=d.get("system_prompt"),
             judge=d.get("judge", "keyword"),
             judge_params=dict(d.get("judge_params") or {}),
+            utility=tuple(d.get("utility") or ()),
         )
 
 

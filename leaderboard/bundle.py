@@ -400,7 +400,8 @@ def _check_suite(manifest: Mapping[str, Any], runs: Mapping[str, _Run], standard
     for run in runs.values():
         for key, want, got in (("limit", suite.limit, run.spec.limit),
                                ("max_new_tokens", suite.max_new_tokens, run.spec.generation.max_new_tokens),
-                               ("seed", suite.seed, run.spec.seed)):
+                               ("seed", suite.seed, run.spec.seed),
+                               ("utility tasks", suite.utility, run.spec.utility)):
             if want != got:
                 problems.append(f"run {run.run_id} used {key} {got}, the suite uses {want}")
     if problems:

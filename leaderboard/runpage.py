@@ -146,6 +146,19 @@ def bar_rows(summary: Mapping[str, Any], judge: str) -> list[BarRow]:
     return out
 
 
+def utility_judges(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """lm-eval utility results (`harness run --utility`) as one more block of per-task bars."""
+    from harness.run.lm_eval_utility import JUDGE, leaderboard_rows
+
+    rows = leaderboard_rows(summary)
+    if not rows:
+        return []
+    bars = [BarRow(str(r["task"]), str(r["config"]), str(r["modality"]), "utility", "accuracy", r["accuracy"],
+                   int(r["n"]), 0) for r in rows]
+    return [{"id": JUDGE, "label": "lm-eval utility tasks, graded by lm-eval's own metric", "description": {},
+             "templates": "none", "bars": bars, "default": False}]
+
+
 def page_context(run: RunRecord, *, display_judge: str, judge_labels: Mapping[str, str],
                  overhead: tuple[float, float] | None, samples_script: str | None) -> dict[str, Any]:
     judges = run.judges()
@@ -157,7 +170,8 @@ def page_context(run: RunRecord, *, display_judge: str, judge_labels: Mapping[st
         "info_json": json.dumps(run.info, indent=2, ensure_ascii=False, sort_keys=True),
         "judges": [{"id": j, "label": judge_labels.get(j, j), "description": judges.get(j) or {},
                     "templates": template_hashes(judges.get(j) or {}), "bars": bar_rows(run.summary, j),
-                    "default": j == run.summary.get("default_judge")} for j in order if j in judges],
+                    "default": j == run.summary.get("default_judge")} for j in order if j in judges]
+        + utility_judges(run.summary),
         "artifacts": artifact_hashes(defense_info),
         "sessions": [s for s in run.info.get("sessions") or () if isinstance(s, Mapping)],
         "overhead": overhead,

@@ -125,6 +125,13 @@ def summary_problem(summary: Any) -> str | None:
             if rate is not None and not (isinstance(rate, dict) and isinstance(rate.get("k"), int)
                                          and isinstance(rate.get("n"), int)):
                 return f"a row with a malformed {key}"
+    for entry in summary.get("utility") or ():  # `harness run --utility`: lm-eval results
+        if not isinstance(entry, dict) or not isinstance(entry.get("task"), str) or not isinstance(entry.get("n"), int):
+            return "a utility entry without task or n"
+        rate = entry.get("rate")
+        if rate is not None and not (isinstance(rate, dict) and isinstance(rate.get("k"), int)
+                                     and isinstance(rate.get("n"), int)):
+            return "a utility entry with a malformed rate"
     return None
 
 

@@ -52,6 +52,7 @@ class Suite:
     max_new_tokens: int = 64
     seed: int = 0
     batch_size: int = 8
+    utility: tuple[str, ...] = ()  # lm-eval tasks run with the model and defense (`harness run --utility`)
 
     def matches(self, model: str) -> bool:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
@@ -164,6 +165,7 @@ def parse_standard(data: Mapping[str, Any], source: str = "<dict>") -> Standard:
                 limit=None if cfg.get("limit") is None else int(cfg["limit"]),
                 max_new_tokens=int(cfg.get("max_new_tokens", 64)), seed=int(cfg.get("seed", 0)),
                 batch_size=int(cfg.get("batch_size", 8)),
+                utility=tuple(str(t) for t in cfg.get("utility") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StandardError(f"{source}: suites.{name}: {exc}") from exc

@@ -100,7 +100,7 @@ def compute_references(
     for rec in records:
         for task in _spec_tasks(rec):
             versions_by_task[task["name"]][str(task["version"])] += 1
-        for judge, task in {(r.get("judge"), r.get("task")) for r in rec.summary["rows"]}:
+        for judge, task in {(r.get("judge"), r.get("task")) for r in summary_rows(rec)}:
             judges_by_task[task][judge] += 1
             if judge == rec.summary.get("default_judge"):
                 defaults_by_task[task][judge] += 1
@@ -144,7 +144,22 @@ def judge_label(judge: str | None, labels: Mapping[str, str], descriptions: Mapp
 
 
 def _spec_tasks(rec: RunRecord) -> list[Mapping[str, Any]]:
-    return list(rec.spec["tasks"])  # validated by runs.summary_problem
+    """The run's tasks (validated by runs.summary_problem), then its lm-eval utility tasks (`harness run
+    --utility`), named `lm-eval:TASK` with lm-eval's task version."""
+    tasks = list(rec.spec["tasks"])
+    seen = {t["name"] for t in tasks}
+    for entry in rec.summary.get("utility") or ():
+        if entry["task"] not in seen:
+            seen.add(entry["task"])
+            tasks.append({"name": entry["task"], "version": str(entry.get("version", ""))})
+    return tasks
+
+
+def summary_rows(rec: RunRecord) -> list[Mapping[str, Any]]:
+    """The summary's rows plus its lm-eval utility results as utility rows of the pseudo-judge `lm-eval`."""
+    from harness.run.lm_eval_utility import leaderboard_rows
+
+    return [*rec.summary["rows"], *leaderboard_rows(rec.summary)]
 
 
 def _has_task(rec: RunRecord, task: str) -> bool:
@@ -171,7 +186,7 @@ class Contribution:
 def contributions(rec: RunRecord, refs: Mapping[str, TaskReference]) -> list[Contribution]:
     out: list[Contribution] = []
     rows_by: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for r in rec.summary["rows"]:
+    for r in summary_rows(rec):
         rows_by[(str(r.get("task")), str(r.get("judge")))].append(r)
     default = rec.summary.get("default_judge")
     for t in _spec_tasks(rec):

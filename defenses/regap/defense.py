@@ -55,6 +55,8 @@ class ReGap(Defense):
     # Steering-contract declarations: the parameter whose 0 gives the undefended model, and `touched_positions`.
     strength_param: ClassVar[str] = "strength"
     contract: ClassVar[ContractConfig] = ContractConfig(params=CONTRACT_PARAMS, models=CONTRACT_MODELS)
+    # `generate` only adds KV-cache reuse of the probe to the default flow (`before_generate` + `hooks`).
+    scores_with_default_flow: ClassVar[bool | None] = True
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -6,6 +6,7 @@ strings.
 
 from harness.backends.base import (
     EMBED,
+    ContinuationScore,
     ForwardState,
     GenerationOutput,
     LayerHook,
@@ -23,6 +24,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
 
 __all__ = [
     "BUILTIN_BACKENDS",
+    "ContinuationScore",
     "EMBED",
     "ForwardState",
     "GenerationOutput",

@@ -104,6 +104,15 @@ class PrefillOutput:
     last_logits: torch.Tensor | None = None  # [B, vocab]
 
 
+@dataclass
+class ContinuationScore:
+    """Log-probability of a given continuation after a prompt (see `ModelBackend.score_continuations`)."""
+
+    logprob: float  # sum over the scored tokens (natural log)
+    is_greedy: bool  # every scored token was the argmax at its position
+    token_logprobs: list[float] = field(default_factory=list)
+
+
 class ModelBackend(abc.ABC):
     """Base class of model backends. Subclasses set `name` and implement the abstract methods."""
 
@@ -183,6 +192,13 @@ class ModelBackend(abc.ABC):
         if positions != "last":
             raise NotImplementedError(f"{type(self).__name__} supports positions='last' only")
         return self.prefill(batch, layers).hidden
+
+    def score_continuations(
+        self, batch: PreparedBatch, continuations: Sequence[Sequence[int]], *, skip: Sequence[int] | None = None
+    ) -> list[ContinuationScore]:
+        """Log-probability of each row's continuation token ids after its prompt, under the installed hooks:
+        the prompt is prefilled, then the continuation fed one token per decode step, as if generated."""
+        raise NotImplementedError(f"backend {self.name!r} cannot score continuations")
 
     @abc.abstractmethod
     def layer_hooks(self, hooks: Mapping[int, LayerHook | Sequence[LayerHook]]) -> AbstractContextManager[None]:

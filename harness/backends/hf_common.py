@@ -33,6 +33,7 @@ from harness.backends.base import (
 )
 from harness.backends.conversation import ContentStyle, build_messages, check_modalities
 from harness.backends.decoding import TokenChooser
+from harness.backends.hf_scoring import ContinuationScoringMixin
 from harness.records import GenerationConfig, Sample, content_hash
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ DTYPES = ("float32", "bfloat16", "float16", "auto")
 DEVICES = ("cpu", "cuda", "auto")
 
 
-class HFBackend(ModelBackend):
+class HFBackend(ContinuationScoringMixin, ModelBackend):
     """Base of the `transformers` backends. Subclasses say how to load, template and encode; the rest is here."""
 
     # Used when the backend is built without `system_prompt`; None leaves the chat template's own default.

@@ -12,13 +12,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from harness.cli import calibrate, check_defense, judges, leaderboard, organism, run, tasks, train
+from harness.cli import calibrate, check_defense, judges, leaderboard, lm_eval, organism, run, tasks, train
 from harness.cli.common import CLIError
 from harness.provenance import harness_version
 
 # The order of `harness --help`.
 COMMAND_GROUPS = (
     run,  # run, list
+    lm_eval,  # lm-eval ARGS...
     leaderboard,  # leaderboard build / add, submit
     judges,  # score, compare, judge-agreement
     tasks,  # build advbench-omni, tasks check / download

@@ -70,6 +70,7 @@ def build_spec(
     defense_params: dict[str, Any] | None = None,
     judge: str = "keyword",
     judge_params: dict[str, Any] | None = None,
+    utility: Sequence[str] = (),
     limit: int | None = None,
     seed: int = 0,
     generation: GenerationConfig | None = None,
@@ -88,12 +89,18 @@ def build_spec(
         refs.append(TaskRef(sel.name, str(task_cls.version), tuple(sel.configs)))
     dcls = defense_class(registries, defense)
     dcls.parse_params(defense_params or {})  # unknown parameters fail here, before any work
+    if utility:
+        import importlib.util
+
+        if importlib.util.find_spec("lm_eval") is None:
+            raise ValueError("--utility runs lm-eval tasks, and lm-eval is not installed: "
+                             "pip install 'omni-safety-harness[lm-eval]'")
     registries.judges.get(judge)(**(judge_params or {}))
     return RunSpec(
         model=model, model_revision=model_revision, backend=backend, dtype=dtype, defense=defense,
         defense_params=dict(defense_params or {}), tasks=tuple(refs),
         generation=generation or GenerationConfig(), limit=limit, seed=seed, system_prompt=system_prompt,
-        judge=judge, judge_params=dict(judge_params or {}),
+        judge=judge, judge_params=dict(judge_params or {}), utility=tuple(utility),
     )
 
 
@@ -142,7 +149,9 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
         n_cached = len(samples) - len(pending)
         echo(f"run {spec.run_id}: {len(samples)} samples, {n_cached} cached, {len(pending)} new")
 
+        utility_todo, utility_manager = _utility_plan(spec, store.dir)  # lm-eval task names checked before loading
         timing: dict[str, Any] = {}
+        backend = defense = None
         if pending:
             backend, defense, timing = _generate(spec, options, registries, context, store, pending, samples)
             store.write_json("run_info.json", _run_info(spec, options, backend, defense, timing,
@@ -155,6 +164,11 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
             if status:
                 notes.append(f"defense {spec.defense} is {status}")
 
+        if utility_todo:
+            from harness.run.lm_eval import run_utility
+
+            run_utility(spec, options, registries, store.dir, utility_todo, utility_manager, samples, backend,
+                        defense)
         judge = registries.judges.get(spec.judge)(**spec.judge_params)
         try:
             score_run(store, samples, judge, options)
@@ -165,6 +179,10 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
     for note in summary.get("notes") or notes:  # the summary adds e.g. a benign/harmful imbalance
         echo(f"NOTE: {note}")
     echo(format_table(summary))
+    if summary.get("utility"):
+        from harness.run.lm_eval_utility import format_utility
+
+        echo(format_utility(summary["utility"]))
     echo(f"results: {store.dir}")
     return RunResult(spec.run_id, store.dir, summary, n_cached, len(pending), notes)
 
@@ -211,6 +229,16 @@ def _generate(spec: RunSpec, options: RunOptions, registries: Registries, contex
     return backend, defense, timing
 
 
+def _utility_plan(spec: RunSpec, run_dir: Path) -> tuple[list[str], Any]:
+    """The lm-eval tasks of `--utility` still to run, and lm-eval's task manager for them (None: nothing to do)."""
+    if not spec.utility:
+        return [], None
+    from harness.run.lm_eval_utility import pending, task_manager
+
+    todo = pending(run_dir, spec.utility)
+    return todo, task_manager(todo) if todo else None
+
+
 def score_run(store: RunStore, samples: Sequence[Sample], judge: Any, options: RunOptions) -> int:
     """Judge every generated sample that has no verdict from this judge yet; returns how many were judged."""
     from judges.base import JudgeItem
@@ -242,6 +270,10 @@ def write_summary(store: RunStore, spec: RunSpec, samples: Sequence[Sample], *, 
     all_judges = {**(previous.get("judges") or {}), **judges}
     summary = summarise(spec, samples, store.generations(), store.verdicts(), all_judges, default_judge, notes,
                         metric_settings=_carry_settings(previous.get("metric_settings"), metric_settings))
+    if spec.utility:
+        from harness.run.lm_eval_utility import utility_section
+
+        summary["utility"] = utility_section(store.dir, spec.utility)
     store.write_json("summary.json", summary)
     return summary
 

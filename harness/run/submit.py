@@ -201,7 +201,7 @@ def _spec(opts: SubmitOptions, registries: Registries, standard: Standard, suite
         defense_params=dict(params), judge=cfg.judge,
         judge_params={**dict(cfg.params), **endpoint_for(cfg.judge, opts.judge_endpoint)},
         limit=opts.limit if opts.limit is not None else suite.limit, seed=suite.seed,
-        generation=GenerationConfig(max_new_tokens=suite.max_new_tokens), dtype=opts.dtype,
+        generation=GenerationConfig(max_new_tokens=suite.max_new_tokens), dtype=opts.dtype, utility=suite.utility,
     )
 
 
