@@ -148,7 +148,7 @@ def bar_rows(summary: Mapping[str, Any], judge: str) -> list[BarRow]:
 
 def utility_judges(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """lm-eval utility results (`harness run --utility`) as one more block of per-task bars."""
-    from harness.run.lm_eval_utility import JUDGE, leaderboard_rows
+    from harness.utility import JUDGE, leaderboard_rows
 
     rows = leaderboard_rows(summary)
     if not rows:

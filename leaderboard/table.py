@@ -157,7 +157,7 @@ def _spec_tasks(rec: RunRecord) -> list[Mapping[str, Any]]:
 
 def summary_rows(rec: RunRecord) -> list[Mapping[str, Any]]:
     """The summary's rows plus its lm-eval utility results as utility rows of the pseudo-judge `lm-eval`."""
-    from harness.run.lm_eval_utility import leaderboard_rows
+    from harness.utility import leaderboard_rows
 
     return [*rec.summary["rows"], *leaderboard_rows(rec.summary)]
 

@@ -180,7 +180,7 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
         echo(f"NOTE: {note}")
     echo(format_table(summary))
     if summary.get("utility"):
-        from harness.run.lm_eval_utility import format_utility
+        from harness.utility import format_utility
 
         echo(format_utility(summary["utility"]))
     echo(f"results: {store.dir}")
@@ -271,7 +271,7 @@ def write_summary(store: RunStore, spec: RunSpec, samples: Sequence[Sample], *, 
     summary = summarise(spec, samples, store.generations(), store.verdicts(), all_judges, default_judge, notes,
                         metric_settings=_carry_settings(previous.get("metric_settings"), metric_settings))
     if spec.utility:
-        from harness.run.lm_eval_utility import utility_section
+        from harness.utility import utility_section
 
         summary["utility"] = utility_section(store.dir, spec.utility)
     store.write_json("summary.json", summary)
