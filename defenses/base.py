@@ -75,7 +75,11 @@ class Defense(abc.ABC):
         for key in params:
             if key not in known:
                 raise UnknownNameError(f"parameter of defense {cls.name!r}", key, sorted(known))
-        return cls.Params(**params)
+        check_param_types(cls.Params, params, f"defense {cls.name or cls.__name__}")
+        try:
+            return cls.Params(**params)
+        except TypeError as exc:  # a Params whose __post_init__ chokes on a value of the wrong kind
+            raise ValueError(f"defense {cls.name or cls.__name__}: {exc}") from None
 
     def param_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.params)
@@ -152,3 +156,73 @@ class NoDefense(Defense):
 
     name = "none"
     description = "no defense: the model's own answer (baseline)"
+
+
+# -- parameter types ---------------------------------------------------------------------------------------------
+def check_param_types(params_cls: type, given: Mapping[str, Any], what: str) -> None:
+    """Refuse a parameter whose value does not fit its annotation (`layers=abc` for `list[int] | None`) with one
+    line naming it, before any model loads. Annotations this check cannot read are left to the defense."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(params_cls)
+    except Exception:  # an annotation that does not resolve: nothing to check against
+        return
+    for key, value in given.items():
+        hint = hints.get(key)
+        if hint is not None and _fits(value, hint) is False:
+            raise ValueError(f"{what}: parameter {key}={value!r} should be {_describe(hint)}")
+
+
+def _fits(value: Any, hint: Any) -> bool | None:
+    """True / False where the annotation is understood, None where it is not (then nothing is claimed)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        verdicts = [_fits(value, a) for a in args]
+        return True if any(v is True for v in verdicts) else (None if None in verdicts else False)
+    if origin is typing.Literal:
+        return value in args
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, Sequence) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        inner = args[0] if args and (origin is not tuple or len(args) == 2 and args[1] is Ellipsis) else None
+        if inner is None:
+            return True
+        verdicts = [_fits(v, inner) for v in value]
+        return False if False in verdicts else (None if None in verdicts else True)
+    if origin in (dict, Mapping) or hint is dict:
+        return isinstance(value, Mapping)
+    return None
+
+
+def _describe(hint: Any) -> str:
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if hint is type(None):
+        return "null"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (list, tuple, Sequence):
+        plural = {bool: "true/false values", int: "whole numbers", float: "numbers", str: "strings"}
+        return f"a list of {plural.get(args[0], _describe(args[0]))}" if args else "a list"
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", dict: "a mapping"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))

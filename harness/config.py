@@ -40,16 +40,28 @@ def data_root(override: str | Path | None = None) -> Path | None:
 # -- parameters given as text ------------------------------------------------------------------------------
 # Defense and judge parameters arrive as `key=value` pairs and YAML files (the CLI, benchmark scripts). They are
 # merged once, here: the file first, then the pairs over it; the result is a plain dict recorded in the RunSpec.
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML error as one short phrase with its line, for messages that name the file or option themselves."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
+
+
 def key_values(items: Sequence[str] | None, what: str) -> dict[str, Any]:
-    """`key=value` pairs; values are parsed as YAML scalars/lists (`3`, `0.5`, `true`, `[15,16]`)."""
+    """`key=value` pairs; values are parsed as YAML scalars/lists (`3`, `0.5`, `true`, `[15,16]`). `what` is the
+    option they came from, without its dashes (`defense-param`), for the messages."""
     import yaml
 
     out: dict[str, Any] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{what} must look like key=value, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            raise ValueError(f"--{what} must look like key=value, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--{what} {item!r}: the value of {key.strip()!r} is not valid YAML: "
+                             f"{_yaml_problem(exc)}") from None
     return out
 
 
@@ -59,9 +71,20 @@ def merged_params(pairs: Sequence[str] | None, file: str | Path | None, what: st
 
     merged: dict[str, Any] = {}
     if file:
-        loaded = yaml.safe_load(Path(file).read_text())
+        path = Path(file)
+        if not path.is_file():
+            raise ValueError(f"--{what}-config {file}: no such file")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"--{what}-config {file}: not a text file") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--{what}-config {file}: not valid YAML: {_yaml_problem(exc)}") from None
+        if loaded is None:
+            loaded = {}
         if not isinstance(loaded, dict):
-            raise ValueError(f"{file}: expected a mapping of {what} parameters")
+            raise ValueError(f"--{what}-config {file}: expected a mapping of {what} parameters, "
+                             f"got a {type(loaded).__name__}")
         merged.update(loaded)
-    merged.update(key_values(pairs, what))
+    merged.update(key_values(pairs, f"{what}-param"))
     return merged

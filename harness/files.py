@@ -144,6 +144,23 @@ def iter_jsonl(path: Path | str, decode: Callable[[dict[str, Any]], T] | None = 
         raise CorruptFile(path, f"the last line is torn ({_short(bad[1])})", line=bad[0], hint=torn_hint)
 
 
+def read_given_jsonl(path: Path | str, *, what: str = "line") -> list[dict[str, Any]]:
+    """Every object of a JSONL file a user gives us (labels, data rows): no torn-tail tolerance, since no crash of
+    ours wrote it; the first line that is not a JSON object raises CorruptFile naming file and line."""
+    path = Path(path)
+    out: list[dict[str, Any]] = []
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            obj = _parse_line(raw)
+            if obj is None:
+                raise CorruptFile(path, f"this {what} is not a JSON object ({_short(raw)})", line=lineno,
+                                  hint="fix or remove that line")
+            out.append(obj)
+    return out
+
+
 def check_jsonl(path: Path | str, *, strict: bool = False, torn_hint: str = "") -> None:
     """A fast check for large files that are passed on unparsed (the leaderboard's run pages): when every line
     has the shape of a JSON object (`{` ... `}`, checked vectorised over the whole file) the file passes; otherwise it

@@ -51,11 +51,9 @@ class RunStore:
         self._lock: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
-    def open(self, spec: RunSpec | None = None) -> RunStore:
-        """Create the directory, take the write lock, and record or check the spec."""
+    def _acquire(self) -> Any:
         from filelock import FileLock, Timeout
 
-        self.dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.dir / ".lock"))
         try:
             lock.acquire(timeout=0)
@@ -64,7 +62,22 @@ class RunStore:
                 f"run {self.run_id} is being written by another process (lock {self.dir / '.lock'}); "
                 "wait for it to finish or stop it first"
             ) from None
-        self._lock = lock
+        return lock
+
+    def check_unlocked(self) -> None:
+        """Fail at once when another process holds this run (so a second command stops before its own pre-flight);
+        creates nothing. `open` takes the lock for real."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"runs folder {self.root} is a file, not a folder")
+        if (self.dir / ".lock").exists():
+            self._acquire().release()
+
+    def open(self, spec: RunSpec | None = None) -> RunStore:
+        """Create the directory, take the write lock, and record or check the spec."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"runs folder {self.root} is a file, not a folder")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = self._acquire()
         try:
             if spec is not None:
                 self._record_spec(spec)

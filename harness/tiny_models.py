@@ -17,12 +17,13 @@ Builds are deterministic for a seed and never disturb the caller's global RNG st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import tempfile
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -451,10 +452,26 @@ def ensure_tiny_model(kind: str, cache_dir: Path, seed: int = 0) -> Path:
             shutil.rmtree(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
         try:
-            build_tiny_model(kind, tmp, seed)
+            with _quiet_transformers():  # a one-off build in a cache: no "Writing model shards" bar on stderr
+                build_tiny_model(kind, tmp, seed)
             (tmp / _COMPLETE_MARKER).write_text(f"{kind} v{BUILD_VERSION} seed {seed}\n")
             os.replace(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    was, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # building default sub-configs logs warnings about ids we never use
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if was:
+            hf_logging.enable_progress_bar()

@@ -123,15 +123,13 @@ def _pct(rate: Mapping[str, Any]) -> str:
 
 # -- reading the labels file -------------------------------------------------------------------------------
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
+    from harness.files import read_given_jsonl, read_json
+
     if path.suffix.lower() == ".csv":
-        return [dict(r) for r in csv.DictReader(text.splitlines())]
+        return [dict(r) for r in csv.DictReader(path.read_text(encoding="utf-8").splitlines())]
     if path.suffix.lower() == ".json":
-        rows = json.loads(text)
-        if not isinstance(rows, list):
-            raise ValueError(f"{path}: expected a JSON list of objects")
-        return rows
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return read_json(path, expect=list)
+    return read_given_jsonl(path, what="label row")
 
 
 def load_labels(path: Path, run_dir: Path | None = None) -> tuple[list[JudgeItem], dict[str, str]]:

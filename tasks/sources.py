@@ -109,8 +109,14 @@ def load_table(card: Card, cfg: ConfigSpec | None, root: Path, cache_dir: Path) 
             if None in builders or len(builders) != 1:
                 raise CardError(where, f"source.data_files: cannot tell the format of {[p.name for p in paths]} "
                                        f"(use one of {', '.join(sorted(EXTENSION_BUILDERS))})")
-            return datasets.load_dataset(builders.pop(), data_files={split: [str(p) for p in paths]}, split=split,
-                                         cache_dir=hf_cache)
+            builder = builders.pop()
+            try:
+                return datasets.load_dataset(builder, data_files={split: [str(p) for p in paths]}, split=split,
+                                             cache_dir=hf_cache)
+            except Exception as exc:  # datasets names neither file nor line: find them, or say what it said
+                _pinpoint(paths, builder)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise TaskDataError(f"{where}: cannot read {', '.join(str(p) for p in paths)}: {first}") from None
         try:
             return datasets.load_dataset(str(root), name=name, split=split, cache_dir=hf_cache)
         except ValueError as exc:
@@ -126,6 +132,19 @@ def load_table(card: Card, cfg: ConfigSpec | None, root: Path, cache_dir: Path) 
                 raise CardError(where, f"source.name: unknown dataset configuration {name!r} in {root}: "
                                        f"{text.splitlines()[0]}") from None
             raise
+
+
+def _pinpoint(paths: list[Path], builder: str) -> None:
+    """Raise CorruptFile at the first line or value of a JSON / JSONL data file that does not parse."""
+    from harness.files import read_given_jsonl, read_json
+
+    if builder != "json":
+        return
+    for path in paths:
+        if path.suffix.lower() == ".jsonl":
+            read_given_jsonl(path, what="row")
+        else:
+            read_json(path, expect=None)
 
 
 def _keyed_rows(paths: list[Path], where: str) -> list[dict[str, Any]]:

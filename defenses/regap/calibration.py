@@ -57,7 +57,7 @@ def calibrate(backend: ModelBackend, context: DefenseContext, params: ReGapParam
     for data, name in ((calib, calib_name), (valid, valid_name)):
         if data and context.evaluation_samples:
             check_disjoint(data, context.evaluation_samples, what=f"ReGap data {name!r}",
-                           allow=params.allow_overlap, warn=note)
+                           allow=params.allow_overlap, warn=note, override="allow_overlap=true")
     if valid:
         # Not a leak into test results, but tau fitted on the calibration data is optimistic: warn only.
         check_disjoint(valid, calib, what=f"ReGap validation data {valid_name!r}", allow=True, warn=note,

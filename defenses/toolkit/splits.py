@@ -130,16 +130,17 @@ class CalibrationOverlapError(CalibrationDataError):
 
 def check_disjoint(calibration: Identity | Sequence[Sample], evaluation: Sequence[Sample], *, what: str,
                    allow: bool = False, warn: Callable[[str], None] | None = None,
-                   against: str = "the evaluated samples") -> Overlap:
-    """Refuse (or, with `allow`, warn loudly) when `calibration` shares sources, ids or content with `evaluation`."""
+                   against: str = "the evaluated samples", override: str | None = None) -> Overlap:
+    """Refuse (or, with `allow`, warn loudly) when `calibration` shares sources, ids or content with `evaluation`.
+    `override` names the parameter that allows it, for defenses that offer one (e.g. `allow_overlap=true`)."""
     overlap = find_overlap(calibration, evaluation)
     if overlap.any:
         message = overlap.describe(what, against)
         if not allow:
             raise CalibrationOverlapError(
                 f"{message}. Calibrate on data disjoint from the test set (another split, or a part such as "
-                f"'0-40%' of the sources) so the reported rates are not optimistic (defect D17), or pass "
-                f"allow_overlap=true where the defense offers it to go on anyway.")
+                f"'0-40%' of the sources) so the reported rates are not optimistic (defect D17)"
+                + (f", or pass {override} to go on anyway." if override else "."))
         (warn or _stderr)(f"WARNING: {message}; going on as allowed, but results may be optimistic")
     return overlap
 

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     import torch
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
-DEVICES = ("cpu", "cuda", "auto")
 
 
 class HFBackend(ContinuationScoringMixin, ModelBackend):
@@ -55,8 +54,13 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
         dtype, device = options.get("dtype", "float32"), options.get("device", "cpu")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        if device not in DEVICES and not device.startswith("cuda:"):
-            raise ValueError(f"device must be one of {DEVICES} or 'cuda:N', got {device!r}")
+        if device != "auto":
+            import torch
+
+            try:  # any device string torch accepts (`cpu:0` from a launcher, `cuda:3`)
+                torch.device(device)
+            except (RuntimeError, ValueError):
+                raise ValueError(f"device {device!r} is not a torch device; use cpu, cuda, cuda:N or auto") from None
         super().__init__(model, **options)
         self._model: Any = None
         self._processor: Any = None  # a processor, or the tokenizer for text-only models

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from harness.cli import calibrate, check_defense, judges, leaderboard, lm_eval, organism, run, tasks, train
-from harness.cli.common import CLIError
+from harness.cli.common import ArgumentParser, CLIError, check_device
 from harness.provenance import harness_version
 
 # The order of `harness --help`.
@@ -30,8 +30,18 @@ COMMAND_GROUPS = (
 )
 
 
+# File-system errors caused by what the user named (a missing file, a file where a folder goes, no permission).
+USER_OS_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, FileExistsError)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror.lower()}"
+    return " ".join(str(exc).split("\n")[0].split()) if isinstance(exc, OSError) else str(exc)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = ArgumentParser(prog="harness", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {harness_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in COMMAND_GROUPS:
@@ -49,12 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "device", None):  # every command that runs a model: refused before anything loads
+            check_device(args.device)
         return int(args.func(args) or 0)
-    except (CLIError, CorruptFile, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError,
-            ValueError, JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError) as exc:
+    except (CLIError, CorruptFile, UnknownNameError, MediaProblemsError, RunLockedError, ValueError,
+            JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError, *USER_OS_ERRORS) as exc:
         if os.environ.get("HARNESS_DEBUG"):
             raise
-        print(f"harness: error: {exc}", file=sys.stderr)
+        print(f"harness: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("harness: interrupted; finished samples are saved, run the same command to resume", file=sys.stderr)

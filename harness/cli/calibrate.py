@@ -59,6 +59,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     dcls = defense_class(registries, args.defense)
     params = calibration_params(args, dcls)
     defense = dcls(**params)  # parameters are validated before anything is loaded
+    for sel in parse_task_list(args.data or ""):  # so is the data's task name
+        registries.tasks.entry(sel.name)
     loader = samples_loader(registries, context)
     against = [s for sel in parse_task_list(args.against or "") for s in loader(str(sel))]
 

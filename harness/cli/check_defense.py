@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from harness.cli.common import (add_defense_param_options, add_include_path_option, add_model_options,
-                                add_storage_options, defense_params, task_context)
+                                add_storage_options, defense_params, positive_int, task_context)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_model_options(p, repeat=True)
     add_storage_options(p)
     add_defense_param_options(p, short=True)
-    p.add_argument("--max-new-tokens", type=int, default=6)
+    p.add_argument("--max-new-tokens", type=positive_int, default=6)
     add_include_path_option(p)
     p.set_defaults(func=cmd_check_defense)
 

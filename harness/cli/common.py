@@ -8,7 +8,7 @@ below receives plain dictionaries and never sees argparse.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness import config
 
@@ -20,6 +20,63 @@ DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 class CLIError(Exception):
     """A user error: printed without a traceback, exit status 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: `harness run: error: argument --dtype: invalid choice: 'float8' (choose from
+    ...)`, plus the closest choice, and no usage block (`--help` shows it). Subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        import difflib
+        import re
+        import sys
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            known = re.findall(r"'([^']*)'", choice.group(2))
+            close = difflib.get_close_matches(choice.group(1), known, n=1, cutoff=0.5)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts that must be at least 1 (--limit, --batch-size, --steps, ...)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def check_device(device: str) -> str:
+    """Refuse a device torch cannot use here before anything loads: a malformed string, or a CUDA / MPS device
+    this machine does not have. Any string `torch.device` accepts works (`cpu:0`, `cuda:3`), and `auto`."""
+    if device == "auto":
+        return device
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise CLIError(f"--device {device!r}: not a device ({str(exc).splitlines()[0]}); use cpu, cuda, cuda:N or "
+                       "auto") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise CLIError(f"--device {device!r}: no CUDA device is visible here (torch.cuda.is_available() is "
+                           "False); use --device cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise CLIError(f"--device {device!r}: only {count} CUDA device(s) are visible (cuda:0 to "
+                           f"cuda:{count - 1})")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise CLIError(f"--device {device!r}: MPS is not available here; use --device cpu")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise CLIError(f"--device {device!r}: the harness runs on cpu, cuda or mps devices")
+    return device
 
 
 # -- parameters (parsed and merged by harness.config; errors there are ValueErrors, shown like CLIErrors) ------

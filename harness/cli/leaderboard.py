@@ -9,7 +9,7 @@ from pathlib import Path
 from harness import config
 from harness.cli.common import (CLIError, add_defense_param_options, add_device_options, add_endpoint_options,
                                 add_include_path_option, add_standard_option, add_storage_options, defense_params,
-                                endpoint_params, key_values, task_context)
+                                endpoint_params, key_values, positive_int, task_context)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +58,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     from leaderboard.media import default_roots
     from leaderboard.standard import load_standard
 
+    runs, out = Path(args.runs), Path(args.out)
+    if not runs.is_dir():
+        raise CLIError(f"--runs {runs}: {'a file, not a folder' if runs.exists() else 'no such folder'} "
+                       "(run `harness run` first, or point --runs at a runs folder)")
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: a file, not a folder")
     roots = default_roots(Path(args.runs), [Path(p) for p in args.media_root])
     result = build_site(Path(args.runs), Path(args.out), standard=load_standard(args.standard),
                         registries=default_registries(), media_roots=roots)
@@ -110,9 +116,9 @@ def _add_submit_parser(sub: argparse._SubParsersAction) -> None:
     add_defense_param_options(p)
     p.add_argument("--out", default=None, metavar="ZIP", help="bundle path (default: ./submission__MODEL__DEFENSE.zip)")
     p.add_argument("--runs", default=config.DEFAULT_RUNS_DIR, metavar="DIR", help="runs folder (default: ./runs)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the suite's")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default: the suite's")
     add_device_options(p)
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=positive_int, default=None,
                    help="NON-STANDARD: at most N samples per task x configuration x label (for a dry run; "
                         "leaderboards refuse such bundles unless they allow non-standard ones)")
     p.add_argument("--no-baseline", action="store_true", help="do not run the `none` baseline (no overhead ratio)")
@@ -136,7 +142,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError("--batch-size must be >= 1")
-    endpoint = {**key_values(args.judge_param, "judge parameter"), **endpoint_params(args)}
+    endpoint = {**key_values(args.judge_param, "judge-param"), **endpoint_params(args)}
     opts = SubmitOptions(
         defense=args.defense, model=args.model,
         defense_params=defense_params(args), suite=args.suite,

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from harness import config
-from harness.cli.common import add_storage_options
+from harness.cli.common import CLIError, add_storage_options, positive_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -23,9 +23,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--variant", choices=VARIANTS, default="organism")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="output directory (hub layout: config, weights, processor)")
-    t.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
-    t.add_argument("--threads", type=int, default=None, help="torch threads (default: the recipe's)")
-    t.add_argument("--pool-size", type=int, default=None, metavar="N",
+    t.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the recipe's)")
+    t.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: the recipe's)")
+    t.add_argument("--pool-size", type=positive_int, default=None, metavar="N",
                    help="at most N examples per pool bucket (and text requests per label): a quick check of the "
                         "pipeline, not the recipe (default: the recipe's pool; the card records the sizes)")
     t.add_argument("--base", default=None, help="organism-planted only: the trained organism it is built on (model "
@@ -77,6 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cache = config.cache_dir(args.cache_dir)
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: a file, not a folder")
     record = _train_and_measure(args.variant, args.seed, out, args, cache)
     record["command"] = "harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     others = {}
@@ -100,7 +102,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     def record_of(directory: str) -> dict:
         path = Path(directory) / FIGURES_FILE
         if not path.exists():
-            raise SystemExit(f"{path}: missing; train the directory with `harness organism train` first")
+            raise CLIError(f"{path}: missing; train the directory with `harness organism train` first")
         return read_json(path, hint="retrain the directory with `harness organism train`")
 
     record = record_of(args.model_dir)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import config
-from harness.cli.common import (CLIError, add_defense_param_options, add_endpoint_options, add_include_path_option,
+from harness.cli.common import (add_defense_param_options, add_endpoint_options, add_include_path_option,
                                 add_model_options, add_storage_options, defense_params, endpoint_params, params,
-                                task_context)
+                                positive_int, task_context)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +32,10 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--judge", default=config.DEFAULT_JUDGE, help="judge name")
     p.add_argument("--judge-param", action="append", metavar="KEY=VALUE", help="judge parameter (repeatable)")
     add_endpoint_options(p)
-    p.add_argument("--limit", type=int, default=None, help="at most N samples per task x configuration x label")
-    p.add_argument("--batch-size", type=int, default=config.DEFAULT_BATCH_SIZE)
-    p.add_argument("--max-new-tokens", type=int, default=config.DEFAULT_MAX_NEW_TOKENS)
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="at most N samples per task x configuration x label")
+    p.add_argument("--batch-size", type=positive_int, default=config.DEFAULT_BATCH_SIZE)
+    p.add_argument("--max-new-tokens", type=positive_int, default=config.DEFAULT_MAX_NEW_TOKENS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=config.DEFAULT_RUNS_DIR, help="runs directory (default: ./runs)")
     add_storage_options(p)
@@ -48,10 +49,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.run import RunOptions, build_spec, default_registries, execute
     from tasks.base import parse_task_list
 
-    if args.batch_size < 1:
-        raise CLIError("--batch-size must be >= 1")
-    if args.max_new_tokens < 1:
-        raise CLIError("--max-new-tokens must be >= 1")
     registries = default_registries(args.include_path)
     context = task_context(args)
     spec = build_spec(

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.cli.common import CLIError, add_include_path_option, add_storage_options, task_context
+from harness.cli.common import CLIError, add_include_path_option, add_storage_options, positive_int, task_context
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--text-column", default=None, help="column holding the behaviour (default: prompt, goal, ...)")
     b.add_argument("--split", default=None, help="split of a hub / folder source (default: train)")
     b.add_argument("--source-prefix", default="advbench", help="prefix of source ids (default: advbench)")
-    b.add_argument("--limit", type=int, default=None, help="use only the first N harmful behaviours")
+    b.add_argument("--limit", type=positive_int, default=None, help="use only the first N harmful behaviours")
     b.add_argument("--benign", default=None,
                    help="benign prompts (same formats as --source); default: the project's 600 built-in benign "
                         "prompts, as many as harmful behaviours (see --benign-count)")
@@ -137,7 +137,7 @@ def _add_tasks_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("names", nargs="*", metavar="NAME",
                    help="task selectors, e.g. advbench-omni or vlguard:safe_safe (default: every card; cards whose "
                         "data are not present get the schema check only)")
-    c.add_argument("--limit", type=int, default=None, help="check at most N samples per configuration x label")
+    c.add_argument("--limit", type=positive_int, default=None, help="check at most N samples per configuration x label")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--show", type=int, default=20, help="problems shown per task (all are counted)")
     c.add_argument("--json", action="store_true", help="machine-readable output")
@@ -158,8 +158,12 @@ def cmd_tasks_check(args: argparse.Namespace) -> int:
     from harness.run import default_registries
     from tasks.check import check_all_cards, check_task
 
+    from tasks.base import TaskSelector
+
     registries = default_registries(args.include_path)
     context = task_context(args)
+    for name in args.names:  # a misspelt name is a user error, not a failed check
+        registries.tasks.entry(TaskSelector.parse(name).name)
     if args.names:
         results = [check_task(registries, name, context, limit=args.limit, seed=args.seed) for name in args.names]
     else:

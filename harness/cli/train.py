@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from harness.cli.common import (add_defense_param_options, add_include_path_option, add_model_options,
+from harness.cli.common import (CLIError, add_defense_param_options, add_include_path_option, add_model_options,
                                 add_storage_options, defense_params, task_context)
 
 
@@ -50,6 +50,7 @@ def cmd_train_omnisteer(args: argparse.Namespace) -> int:
         params["preset"] = args.preset
     defense = OmniSteer(**params)  # unknown or invalid parameters fail before the model loads
     registries = default_registries(args.include_path)
+    _check_before_loading(args, registries)
     tasks = task_context(args)
     backend = load_backend(registries, args.model, tasks.cache_dir, backend=args.backend, revision=args.revision,
                            dtype=args.dtype, device=args.device, system_prompt=args.system_prompt)
@@ -59,11 +60,28 @@ def cmd_train_omnisteer(args: argparse.Namespace) -> int:
     print(f"artifact: {loaded.path}")
     if args.out:
         out = Path(args.out)
-        if out.exists():
+        if out.exists():  # _check_before_loading made sure it holds an artifact, nothing else
             shutil.rmtree(out)
         shutil.copytree(loaded.path, out)
         print(f"copied to {out}; use it with: --defense omnisteer --defense-param artifact={out}")
     return 0
+
+
+def _check_before_loading(args: argparse.Namespace, registries) -> None:
+    """Task names, the preset and `--out` are the user's: refuse them before a model loads. An existing `--out`
+    is replaced only when it holds an artifact (its manifest.json), never another folder or a file."""
+    from defenses.omnisteer.presets import get_preset
+    from tasks.base import parse_task_list
+
+    for selector in (args.data, args.validation):
+        for sel in parse_task_list(selector or ""):
+            registries.tasks.entry(sel.name)
+    if args.preset and args.preset != "auto":
+        get_preset(args.preset)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not (out.is_dir() and ((out / "manifest.json").exists() or not any(out.iterdir()))):
+            raise CLIError(f"--out {out}: exists and is not an OmniSteer artifact folder; give a new folder")
 
 
 def print_summary(manifest, out=None) -> None:

@@ -133,6 +133,7 @@ def media_problems(samples: Sequence[Sample]) -> list[str]:
 # -- the run -----------------------------------------------------------------------------------------------
 def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunResult:
     echo = options.echo
+    RunStore(options.runs_dir, spec.run_id).check_unlocked()  # a second process on this run stops before pre-flight
     context = TaskContext(cache_dir=options.cache_dir, data_root=options.data_root)
     samples = load_samples(spec, registries, context)
     if options.check_media:

@@ -191,3 +191,57 @@ def test_malformed_input(index: int, world: dict[str, Path], capsys: pytest.Capt
     changed = {k for k in before if before[k] != after.get(k)}
     assert not changed, f"{case.name}: stored files changed or vanished: {sorted(changed)}"
 
+
+
+def test_a_second_run_on_a_locked_run_stops_at_once(world: dict[str, Path], capsys, monkeypatch) -> None:
+    """Two runs on one folder: the second is refused first thing, before its own pre-flight and any model load."""
+    import subprocess
+    import sys
+
+    from harness.backends.hf_common import HFBackend
+
+    def tripwire(self, *a, **k):
+        raise ModelLoaded("load")
+
+    monkeypatch.setattr(HFBackend, "load", tripwire)
+    out = world["tmp"] / "out"
+    argv = ["run", "--model", "tiny-omni", "--cache-dir", str(world["tmp"] / "cache"), "--tasks", "smoke",
+            "--limit", "1", "--out", str(out)]
+    with pytest.raises(ModelLoaded):  # the first run gets as far as loading the model: its folder exists
+        main(argv)
+    capsys.readouterr()
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; l = FileLock(sys.argv[1]); "
+         "l.acquire(); print('held', flush=True); time.sleep(120)", str(run_dir / ".lock")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = _files(out)
+        calls = []
+        import harness.run.runner as runner
+
+        monkeypatch.setattr(runner, "load_samples", lambda *a, **k: calls.append(a) or [])
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "being written by another process" in err[0], err
+        assert not calls, "the second run loaded its samples before finding the lock"
+        assert _files(out) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_an_overlap_error_suggests_only_what_the_defense_accepts() -> None:
+    """refusal-steer has no allow_overlap parameter, so its overlap error must not suggest one; ReGap's does."""
+    from defenses.toolkit.splits import CalibrationOverlapError, check_disjoint
+    from harness.records import Sample, user_message
+
+    s = [Sample(id="t/text/1", task="t", config="text", label="harmful", messages=(user_message("x"),),
+                source_id="1")]
+    with pytest.raises(CalibrationOverlapError) as plain:
+        check_disjoint(s, s, what="refusal-steer calibration data 't'")
+    assert "allow_overlap" not in str(plain.value)
+    with pytest.raises(CalibrationOverlapError) as offered:
+        check_disjoint(s, s, what="ReGap data 't'", override="allow_overlap=true")
+    assert "allow_overlap=true" in str(offered.value)
