@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from harness import config
     from harness.run.lm_eval import DefendedLM
-    from harness.zoo import resolve_model
+    from harness.run import resolve_model
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -31,7 +31,7 @@ from lm_eval.models.hf_vlms import HFMultimodalLM
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from defenses.base import Defense, DefenseContext, loglikelihood_problem
+from defenses.base import Defense, loglikelihood_problem
 from harness import config
 from harness.backends.base import ModelBackend
 from harness.records import Sample, content_hash
@@ -60,42 +60,28 @@ def load_defended(model: str, *, backend: str | None = None, defense: str = "non
                   evaluation_samples: Sequence[Sample] = ()) -> tuple[ModelBackend, Defense]:
     """The backend and the set-up defense, as `harness run` builds them; names and parameters are checked
     before any model loads."""
-    from harness.registries import default_registries
-    from harness.runner import defense_class, resolve_samples_loader
-    from harness.zoo import resolve_model
+    from harness.run.registries import default_registries
+    from harness.run.wiring import defense_class, defense_context, make_backend
     from tasks.base import TaskContext
 
     registries = registries or default_registries(include_path)
-    cache = config.cache_dir(str(cache_dir) if cache_dir else None)
-    backend_name = backend or resolve_model(model, cache, build=False).backend
-    if backend_name is None:
-        raise ValueError(f"cannot tell which backend serves {model!r}; pass backend= "
-                         f"({', '.join(registries.backends.names())})")
-    backend_cls = registries.backends.get(backend_name)
+    context = TaskContext(cache_dir=config.cache_dir(str(cache_dir) if cache_dir else None),
+                          data_root=config.data_root(str(data_root) if data_root else None))
     dcls = defense_class(registries, defense)
     dcls.parse_params(dict(defense_params or {}))  # unknown parameters fail before the model loads
-    resolved = resolve_model(model, cache)
-    loaded = backend_cls(resolved.path, revision=revision, dtype=dtype, device=device, system_prompt=system_prompt)
+    loaded = make_backend(registries, model, context.cache_dir, backend=backend, revision=revision, dtype=dtype,
+                          device=device, system_prompt=system_prompt)
     loaded.load()
     chosen = dcls(**dict(defense_params or {}))
-    context = TaskContext(cache_dir=cache, data_root=config.data_root(str(data_root) if data_root else None))
-    chosen.setup(loaded, DefenseContext(cache_dir=cache / "defenses", model_name=model, seed=seed,
-                                        load_samples=resolve_samples_loader(registries, context),
-                                        evaluation_samples=evaluation_samples, show_progress=show_progress))
+    chosen.setup(loaded, defense_context(registries, model, context, seed=seed, show_progress=show_progress,
+                                         evaluation_samples=evaluation_samples))
     return loaded, chosen
 
 
 def defense_params_from(defense_config: str | None, defense_params: Mapping[str, Any] | None,
                         extra: Mapping[str, Any]) -> dict[str, Any]:
     """Defense parameters: a YAML mapping file, then `defense_params`, then lm-eval's leftover model_args."""
-    import yaml
-
-    params: dict[str, Any] = {}
-    if defense_config:
-        loaded = yaml.safe_load(Path(defense_config).read_text())
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{defense_config}: expected a mapping of defense parameters")
-        params.update(loaded)
+    params = config.merged_params(None, defense_config, "defense")
     params.update(defense_params or {})
     params.update(extra)
     return params

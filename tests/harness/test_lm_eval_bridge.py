@@ -47,13 +47,12 @@ def text_backend(tiny_text_path: Path) -> Any:
 
 def _defense(name: str, backend: Any, cache_dir: Path, **params: Any) -> Any:
     from defenses.base import DefenseContext
-    from harness.registries import default_registries
-    from harness.runner import resolve_samples_loader
+    from harness.run import default_registries, samples_loader
     from tasks.base import TaskContext
 
     registries = default_registries()
     defense = registries.defenses.get(name)(**params)
-    loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache_dir))
+    loader = samples_loader(registries, TaskContext(cache_dir=cache_dir))
     defense.setup(backend, DefenseContext(cache_dir=cache_dir / "defenses", load_samples=loader,
                                           show_progress=False))
     return defense

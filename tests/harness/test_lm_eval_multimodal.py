@@ -25,11 +25,10 @@ def omni_backend(tiny_omni_path: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def load_task(cache_dir: Path):
-    from harness.registries import default_registries
-    from harness.runner import resolve_samples_loader
+    from harness.run import default_registries, samples_loader
     from tasks.base import TaskContext
 
-    return resolve_samples_loader(default_registries(), TaskContext(cache_dir=cache_dir))
+    return samples_loader(default_registries(), TaskContext(cache_dir=cache_dir))
 
 
 def _requests(kind: str, image_path: Path) -> list[Any]:

@@ -40,9 +40,12 @@ def test_the_maintainers_board_has_the_submission_and_the_site_its_row(submitted
     rows = {(r["model"], r["defense"]): r for r in table["rows"]}
     assert set(rows) == {("organism", "my-defense"), ("organism", "none")}
     assert all(r["table"] == "main" for r in rows.values())
-    # organism-safety has 4 configurations x 2 labels; the suite here takes one sample of each.
+    # organism-safety has 4 configurations x 2 labels; the suite here takes one sample of each, and one item of
+    # each of the suite's lm-eval utility subtasks (which the overall count includes).
     mine = rows[("organism", "my-defense")]
-    assert mine["overall"]["n"] == 8 and mine["overall"]["asr"]["n"] == 4 and mine["overall"]["bar"]["n"] == 4
+    assert mine["overall"]["asr"]["n"] == 4 and mine["overall"]["bar"]["n"] == 4
+    assert mine["overall"]["utility"]["n"] >= 1
+    assert mine["overall"]["n"] == 8 + mine["overall"]["utility"]["n"]
     assert mine["judges"] == {"organism-safety": registries.judges.get("keyword")().id}  # the pinned judge
     assert mine["overhead"]["ratio"] > 0  # paired with the bundle's own `none` baseline
     assert "my-defense" in (submitted.site / "index.html").read_text()
