@@ -46,7 +46,9 @@ def test_the_maintainers_board_has_the_submission_and_the_site_its_row(submitted
     assert mine["overall"]["asr"]["n"] == 4 and mine["overall"]["bar"]["n"] == 4
     assert mine["overall"]["utility"]["n"] >= 1
     assert mine["overall"]["n"] == 8 + mine["overall"]["utility"]["n"]
-    assert mine["judges"] == {"organism-safety": registries.judges.get("keyword")().id}  # the pinned judge
+    safety_judges = {t: j for t, j in mine["judges"].items() if not t.startswith("lm-eval:")}
+    assert safety_judges == {"organism-safety": registries.judges.get("keyword")().id}  # the pinned judge
+    assert {j for t, j in mine["judges"].items() if t.startswith("lm-eval:")} == {"lm-eval"}  # lm-eval's metric
     assert mine["overhead"]["ratio"] > 0  # paired with the bundle's own `none` baseline
     assert "my-defense" in (submitted.site / "index.html").read_text()
 
