@@ -67,8 +67,8 @@ class Moments:
 
 @dataclass
 class Scalars:
-    """Running summary of one per-sample scalar: count, sum, sum of squares, a fixed-bin histogram with under- and
-    overflow bins, and the count above a threshold fixed before the stream starts."""
+    """Running summary of one per-sample scalar: count, sum and sum of squares (both about `tau`), a fixed-bin
+    histogram with under- and overflow bins, and the count above the threshold `tau`, fixed before the stream."""
 
     lo: float
     hi: float
@@ -82,8 +82,9 @@ class Scalars:
     def add(self, values: torch.Tensor) -> None:
         v = values.double()
         self.n += int(v.numel())
-        self.total += float(v.sum())
-        self.squares += float((v * v).sum())
+        shifted = v - self.tau  # sums about tau, not 0: no cancellation when the spread is small next to the mean
+        self.total += float(shifted.sum())
+        self.squares += float((shifted * shifted).sum())
         self.above += int((v > self.tau).sum())
         width = (self.hi - self.lo) / HIST_BINS
         for x in v.tolist():
@@ -92,11 +93,11 @@ class Scalars:
 
     @property
     def mean(self) -> float:
-        return self.total / self.n if self.n else float("nan")
+        return self.tau + self.total / self.n if self.n else float("nan")
 
     @property
     def var(self) -> float:
-        return max(self.squares / self.n - self.mean ** 2, 0.0) if self.n else float("nan")
+        return max(self.squares / self.n - (self.total / self.n) ** 2, 0.0) if self.n else float("nan")
 
     def edges(self) -> list[float]:
         width = (self.hi - self.lo) / HIST_BINS
