@@ -80,10 +80,27 @@ def analysis_id(model: str, backend_info: dict[str, Any], samples: Sequence[Samp
     return f"{slug(model)}__analysis__{content_hash({'model': backend_info, 'samples': sample_hash, 'settings': asdict(settings)}, 12)}"
 
 
-def _in_held_out(sample: Sample, settings: AnalysisSettings) -> bool:
-    key = sample.source_id if sample.source_id is not None else sample.id
-    digest = hashlib.sha256(f"{settings.seed}:{sample.label}:{key}".encode()).hexdigest()
-    return int(digest[:8], 16) / 0xFFFFFFFF < settings.holdout
+def _source(sample: Sample) -> str:
+    return sample.source_id if sample.source_id is not None else sample.id
+
+
+def held_out_sources(samples: Sequence[Sample], settings: AnalysisSettings) -> set[tuple[str, str]]:
+    """(label, source) pairs of the held-out part. Per label, the sources of the reference configuration are ranked
+    by a seeded hash and the first round(holdout x n) are held out (at least one, never all of two or more); the
+    sources only other configurations have are split the same way among themselves."""
+    groups: dict[tuple[str, bool], list[str]] = {}
+    in_reference = {(s.label, _source(s)) for s in samples if s.config == settings.reference}
+    for s in samples:
+        key = (s.label, (s.label, _source(s)) in in_reference)
+        members = groups.setdefault(key, [])
+        if _source(s) not in members:
+            members.append(_source(s))
+    held: set[tuple[str, str]] = set()
+    for (label, _), sources in groups.items():
+        ranked = sorted(sources, key=lambda k: hashlib.sha256(f"{settings.seed}:{label}:{k}".encode()).hexdigest())
+        n = min(max(round(settings.holdout * len(ranked)), 1), max(len(ranked) - 1, 1))
+        held.update((label, k) for k in ranked[:n])
+    return held
 
 
 def plan(samples: Sequence[Sample], settings: AnalysisSettings) -> Plan:
@@ -113,8 +130,9 @@ def plan(samples: Sequence[Sample], settings: AnalysisSettings) -> Plan:
         weights.setdefault(ref, {})
         weights[ref][s.config] = weights[ref].get(s.config, 0.0) - 1.0
         pairs[s.config] = pairs.get(s.config, 0) + 1
-    fit = [s for s in samples if not _in_held_out(s, settings)]
-    held = [s for s in samples if _in_held_out(s, settings)]
+    held_keys = held_out_sources(samples, settings)
+    fit = [s for s in samples if (s.label, _source(s)) not in held_keys]
+    held = [s for s in samples if (s.label, _source(s)) in held_keys]
     for part, name in ((fit, "fit"), (held, "held-out")):
         have = {(s.config, s.label) for s in part}
         if not {(settings.reference, "harmful"), (settings.reference, "benign")} <= have:

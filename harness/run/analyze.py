@@ -102,11 +102,11 @@ def analyze(registries: Registries, options: AnalyzeOptions, settings: AnalysisS
         options.echo(f"analysis {aid} is complete: {folder}")
         return AnalyzeResult(aid, folder, json.loads(done.read_text(encoding="utf-8")), cached=True)
 
-    folder.mkdir(parents=True, exist_ok=True)
     model = make_backend(registries, options.model, options.cache_dir, backend=backend, revision=options.revision,
                          dtype=options.dtype, device=options.device, system_prompt=options.system_prompt)
     model.load()
-    layers = resolve_layers(settings.layers, model.num_layers)
+    layers = resolve_layers(settings.layers, model.num_layers)  # the depth is known only now
+    folder.mkdir(parents=True, exist_ok=True)
     state = folder / STATE_FILE
     if state.exists():
         options.echo(f"resuming analysis {aid} from its checkpoint")
