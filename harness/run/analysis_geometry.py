@@ -154,7 +154,10 @@ def crs(h: Scalars, b: Scalars, text_gap: float) -> dict[str, float]:
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(a.dot(b) / (a.norm() * b.norm()).clamp_min(1e-12))
+    """NaN when either vector is zero (e.g. every direction at the last token of the embeddings, a template token
+    that is the same for every prompt): no angle to report."""
+    na, nb = float(a.norm()), float(b.norm())
+    return float(a.dot(b)) / (na * nb) if na > 1e-12 and nb > 1e-12 else float("nan")
 
 
 def geometry(stats: StreamStats, frozen: dict[Any, Any], held: HeldOut, the_plan: Plan,
@@ -177,11 +180,13 @@ def geometry(stats: StreamStats, frozen: dict[Any, Any], held: HeldOut, the_plan
                 if h is not None and b is not None:
                     raw[config] = h.mean - b.mean
             text = raw[settings.reference]
+            tn = float(text.norm())
             for config, r in raw.items():
                 tables["directions"].append({**where, "config": config, "modality": the_plan.modalities[config],
                                              "norm": float(r.norm()), "cos_text": _cos(r, text),
-                                             "norm_ratio": float(r.norm() / text.norm().clamp_min(1e-12)),
-                                             "projection_ratio": float(r.dot(text) / text.dot(text).clamp_min(1e-12))})
+                                             "norm_ratio": float(r.norm()) / tn if tn > 1e-12 else float("nan"),
+                                             "projection_ratio": float(r.dot(text)) / tn ** 2 if tn > 1e-12
+                                             else float("nan")})
             per_modality = {}
             for modality in PURE:
                 cs = [c for c in the_plan.configs if the_plan.modalities[c] == modality]
@@ -222,7 +227,7 @@ def geometry(stats: StreamStats, frozen: dict[Any, Any], held: HeldOut, the_plan
                 row.update({"probe_accuracy": correct / n if n else float("nan"), "probe_lo": lo, "probe_hi": hi,
                             "probe_n": n})
                 tables["crs"].append(row)
-            text_unit = _unit(text)
+            text_unit = text / text.norm() if float(text.norm()) > 1e-12 else text
             for config, n_pairs in sorted(the_plan.pairs.items()):
                 total = stats.drift.get((position, config, layer))
                 if total is None or not n_pairs:
@@ -231,8 +236,9 @@ def geometry(stats: StreamStats, frozen: dict[Any, Any], held: HeldOut, the_plan
                 cos = _cos(delta, text_unit)
                 tables["drift"].append({**where, "config": config, "modality": the_plan.modalities[config],
                                         "pairs": n_pairs, "norm": float(delta.norm()), "cos_text": cos,
-                                        "dot_text": float(delta.dot(text_unit)), "orthogonal_share": 1 - cos * cos,
-                                        "norm_over_gap": float(delta.norm() / text.norm().clamp_min(1e-12))})
+                                        "dot_text": float(delta.dot(text_unit)), "orthogonal_share": 1 - cos * cos,  # NaN with cos
+                                        "norm_over_gap": float(delta.norm()) / float(text.norm())
+                                        if float(text.norm()) > 1e-12 else float("nan")})
                 vectors[f"drift/{position}/{config}/{layer}"] = delta.float()
             vectors[f"refusal/{position}/{settings.reference}/{layer}"] = text.float()
             for config, r in raw.items():

@@ -134,7 +134,8 @@ def planted_table(vectors: dict[str, Any], planted: dict[str, Any], modalities: 
         truth = planted.get(modalities.get(config, ""))
         if truth is None or truth.shape != vec.shape:
             continue
-        cos = float(vec.double().dot(truth.double()) / (vec.double().norm() * truth.double().norm()).clamp_min(1e-12))
+        norms = float(vec.double().norm() * truth.double().norm())
+        cos = float(vec.double().dot(truth.double())) / norms if norms > 1e-12 else float("nan")
         rows.append({"position": position, "layer": layer, "config": config, "modality": modalities[config],
                      "cos_planted": cos, "norm_ratio": float(vec.norm() / truth.norm().clamp_min(1e-12))})
     return sorted(rows, key=lambda r: (r["position"], r["config"], r["layer"]))

@@ -53,7 +53,7 @@ class _Frame:
         self.parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" '
                       f'font-family="sans-serif" font-size="11" role="img" aria-label="{escape(title, {chr(34): "&quot;"})}">',
                       f'<rect width="{W}" height="{H}" fill="white"/>',
-                      f'<text x="{W / 2 - RIGHT / 2:.0f}" y="18" text-anchor="middle" font-size="13" '
+                      f'<text x="{W / 2:.0f}" y="18" text-anchor="middle" font-size="12" '
                       f'class="title">{escape(title)}</text>']
         pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
         self.parts.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
