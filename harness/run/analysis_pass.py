@@ -117,6 +117,11 @@ def run_pass(backend: ModelBackend, the_plan: Plan, settings: AnalysisSettings, 
         held = None
     total = len(the_plan.fit) + len(the_plan.held_out)
     ordered = the_plan.fit + the_plan.held_out
+
+    def checkpoint() -> None:
+        if state_path is not None:
+            _save_state(state_path, {**state, "stats": stats.to_dict(), "held_out": held.to_dict() if held else None})
+
     with tqdm(total=total, initial=state["done"], disable=not progress, desc="analyzing", unit="sample") as bar:
         since_save = 0
         while state["done"] < total:
@@ -126,7 +131,11 @@ def run_pass(backend: ModelBackend, the_plan: Plan, settings: AnalysisSettings, 
                 state["frozen"] = freeze(stats, the_plan, settings)
             stop = min(start + batch_size, len(the_plan.fit) if in_fit else total)
             chunk = ordered[start:stop]
-            reads = read(backend, backend.prepare(chunk), layers, settings.positions)
+            try:
+                reads = read(backend, backend.prepare(chunk), layers, settings.positions)
+            except BaseException:  # e.g. Ctrl-C: nothing of this batch is folded in yet, so keep what is done
+                checkpoint()
+                raise
             configs, labels = [s.config for s in chunk], [s.label for s in chunk]
             weights = [the_plan.drift_weights.get(s.id, {}) for s in chunk]
             for (position, layer), rows in reads.items():
@@ -139,9 +148,8 @@ def run_pass(backend: ModelBackend, the_plan: Plan, settings: AnalysisSettings, 
             if on_batch is not None:
                 on_batch(stop)
             since_save += 1
-            if state_path is not None and (since_save >= checkpoint_every or stop == total):
-                _save_state(state_path, {**state, "stats": stats.to_dict(),
-                                         "held_out": held.to_dict() if held else None})
+            if since_save >= checkpoint_every or stop == total:
+                checkpoint()
                 since_save = 0
     if state["frozen"] is None:  # every sample was in the fit part (cannot happen after plan's checks)
         raise RuntimeError("the held-out part is empty")

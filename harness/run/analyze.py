@@ -107,17 +107,29 @@ def analyze(registries: Registries, options: AnalyzeOptions, settings: AnalysisS
     model.load()
     layers = resolve_layers(settings.layers, model.num_layers)  # the depth is known only now
     folder.mkdir(parents=True, exist_ok=True)
-    state = folder / STATE_FILE
-    if state.exists():
-        options.echo(f"resuming analysis {aid} from its checkpoint")
-    t0 = time.perf_counter()
-    from harness.run.analysis_pass import moments_kind, run_pass
+    from filelock import FileLock, Timeout
 
-    result = run_pass(model, the_plan, settings, layers, batch_size=options.batch_size, state_path=state,
-                      progress=options.progress)
-    seconds = time.perf_counter() - t0
-    return finish(folder, aid, options, settings, identity, model, the_plan, layers, result, seconds,
-                  moments_kind(settings.moments, model.hidden_size), model_dir=model.model_name)
+    from harness.run.analysis_pass import moments_kind, run_pass
+    from harness.store import RunLockedError
+
+    lock = FileLock(str(folder / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunLockedError(f"analysis {aid} is being written by another process (lock {folder / '.lock'}); "
+                             "wait for it to finish or stop it first") from None
+    try:
+        state = folder / STATE_FILE
+        if state.exists():
+            options.echo(f"resuming analysis {aid} from its checkpoint")
+        t0 = time.perf_counter()
+        result = run_pass(model, the_plan, settings, layers, batch_size=options.batch_size, state_path=state,
+                          progress=options.progress)
+        seconds = time.perf_counter() - t0
+        return finish(folder, aid, options, settings, identity, model, the_plan, layers, result, seconds,
+                      moments_kind(settings.moments, model.hidden_size), model_dir=model.model_name)
+    finally:
+        lock.release()
 
 
 def finish(folder: Path, aid: str, options: AnalyzeOptions, settings: AnalysisSettings, identity: dict[str, Any],

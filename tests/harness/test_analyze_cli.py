@@ -109,3 +109,39 @@ def test_every_backend(request, backend_name, kind, media, tiny_cache):
         # Media content differs from typed words at the embeddings: a drift there, unlike at the last token.
         at = {(r["position"], r["layer"]): r["norm"] for r in tables["drift"]}
         assert at[("content", -1)] > 0 and at[("last", -1)] == pytest.approx(0, abs=1e-5)
+
+
+def test_an_interrupted_analysis_resumes_where_it_stopped(tmp_path, cache_dir, capsys, monkeypatch):
+    import harness.run.analysis_pass as analysis_pass
+
+    real_read = analysis_pass.read
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(analysis_pass, "read", interrupted)
+    out = tmp_path / "runs"
+    assert main(_args(out, cache_dir)) == 130  # Ctrl-C: the CLI's "finished work is saved" exit
+    (folder,) = (out / "analyses").iterdir()
+    assert (folder / "state.pt").exists() and not (folder / "analysis.json").exists()
+    monkeypatch.setattr(analysis_pass, "read", real_read)
+    capsys.readouterr()
+    assert main(_args(out, cache_dir)) == 0
+    assert "resuming analysis" in capsys.readouterr().out
+    resumed = json.loads((folder / "analysis.json").read_text())
+    fresh_out = tmp_path / "fresh"
+    assert main(_args(fresh_out, cache_dir)) == 0
+    (fresh,) = (fresh_out / "analyses").iterdir()
+    assert fresh.name == folder.name
+    fresh_doc = json.loads((fresh / "analysis.json").read_text())
+    for name in ("crs", "drift", "directions"):
+        for a, b in zip(resumed["tables"][name], fresh_doc["tables"][name]):
+            for k, v in a.items():
+                if isinstance(v, float):
+                    assert b[k] == pytest.approx(v, rel=1e-6, abs=1e-9), (name, k)
+                else:
+                    assert b[k] == v
