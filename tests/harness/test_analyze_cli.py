@@ -145,3 +145,17 @@ def test_an_interrupted_analysis_resumes_where_it_stopped(tmp_path, cache_dir, c
                     assert b[k] == pytest.approx(v, rel=1e-6, abs=1e-9), (name, k)
                 else:
                     assert b[k] == v
+
+
+def test_planted_drift_is_recovered_at_the_embeddings_and_drawn(tmp_path, cache_dir):
+    out = tmp_path / "runs"
+    assert main(["analyze", "--model", "organism-planted", "--tasks", "organism-calibration:text,image,audio",
+                 "--layers", "embed,0", "--positions", "content", "--out", str(out), "--cache-dir", str(cache_dir),
+                 "--no-progress"]) == 0
+    (folder,) = (out / "analyses").iterdir()
+    doc = json.loads((folder / "analysis.json").read_text())
+    at = {(r["config"], r["layer"]): r["cos_planted"] for r in doc["tables"]["planted"]}
+    assert at[("image", -1)] >= 0.95 and at[("audio", -1)] >= 0.95
+    assert at[("image", 0)] < 0.5 and at[("audio", 0)] < 0.5  # only where it was planted
+    svg = (folder / "figures" / "content-planted.svg").read_text()
+    assert "cosine(drift estimate, planted)" in svg and svg.count("<circle") == 4
