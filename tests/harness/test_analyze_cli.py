@@ -29,6 +29,9 @@ def test_cli_writes_a_complete_analysis_and_reuses_it(tmp_path, cache_dir, capsy
         assert (folder / f"{name}.csv").read_text().count("\n") == len(doc["tables"][name]) + 1, name
     crs = {(r["position"], r["config"], r["layer"]): r for r in doc["tables"]["crs"]}
     assert crs[("last", "text", 3)]["dprime"] > 3  # harmful and benign text separate on the text direction
+    for layer in (0, 3):  # the organism's gap: image and audio do not, at any layer
+        assert crs[("last", "text", layer)]["dprime"] > 2 + max(crs[("last", c, layer)]["dprime"]
+                                                                 for c in ("image", "audio"))
     for fig in doc["figures"]:
         svg = (folder / fig).read_text()
         assert svg.startswith("<svg") and 'class="xlabel"' in svg and 'class="ylabel"' in svg
