@@ -108,8 +108,12 @@ def plan(samples: Sequence[Sample], settings: AnalysisSettings) -> Plan:
     and label (the first one, as the toolkit's paired drift does)."""
     configs = list(dict.fromkeys(s.config for s in samples))
     if settings.reference not in configs:
+        import difflib
+
+        close = difflib.get_close_matches(settings.reference, configs, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"--reference {settings.reference!r} is not among the configurations of the samples "
-                         f"({', '.join(configs)})")
+                         f"({', '.join(configs)}){hint}")
     labels = {s.label for s in samples if s.config == settings.reference}
     if not {"harmful", "benign"} <= labels:
         raise ValueError(f"the reference configuration {settings.reference!r} needs harmful and benign samples")

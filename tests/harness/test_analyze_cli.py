@@ -52,7 +52,7 @@ def test_cli_writes_a_complete_analysis_and_reuses_it(tmp_path, cache_dir, capsy
 @pytest.mark.parametrize("extra, message", [
     (["--layers", "embed,nine"], "--layers"),
     (["--positions", "last,middle"], "--positions: middle"),
-    (["--reference", "txt"], "--reference 'txt' is not among"),
+    (["--reference", "txt"], "did you mean 'text'?"),
     (["--holdout", "1.5"], "--holdout"),
     (["--batch-size", "0"], "--batch-size"),
     (["--layers", "band:2-9"], "layer 9 does not exist"),
