@@ -3,6 +3,7 @@
     SITE/index.html          the table (main + separate), the safety-utility scatter, links to every run
     SITE/leaderboard.json    the same table as data; SITE/leaderboard.csv flattened
     SITE/run/<run>.html      a page per run (spec, provenance, bars, sample browser)
+    SITE/model/<model>.html  a page per analysed model (RUNS/analyses/, written by `harness analyze`)
     SITE/data/samples-*.js   each distinct samples.jsonl once (shared by the runs of a suite)
     SITE/assets/media/       thumbnails and media copies (reused by later builds into the same folder)
     SITE/static/             CSS and JavaScript
@@ -67,7 +68,10 @@ def build_site(
     common = {"standard_version": standard.version, "generated": generated, "harness_version": harness_version()}
 
     _write_exports(out_dir, table, generated)
-    _write_index(env, out_dir, table, records, skipped, common)
+    from leaderboard.analyses import load_analyses, write_model_pages
+
+    model_pages = write_model_pages(env, out_dir, load_analyses(runs_dir)[0], common)
+    _write_index(env, out_dir, table, records, skipped, {**common, "model_pages": model_pages})
     media = MediaAssets(out_dir, MediaPolicy(tuple(media_roots) if media_roots is not None
                                              else default_roots(runs_dir)))
     _write_run_pages(env, out_dir, table, records, media, common)
@@ -94,7 +98,7 @@ def _prepare(out_dir: Path) -> None:
                            "choose an empty or new folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / SITE_MARKER).write_text("written by harness leaderboard build\n")
-    for stale in ("run", "data"):  # pages of runs that are gone must go too; media assets are kept as a cache
+    for stale in ("run", "data", "model"):  # pages of runs that are gone must go too; media assets are kept as a cache
         shutil.rmtree(out_dir / stale, ignore_errors=True)
     static = out_dir / "static"
     static.mkdir(exist_ok=True)

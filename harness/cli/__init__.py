@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from harness.cli import calibrate, check_defense, judges, leaderboard, lm_eval, organism, run, tasks, train
+from harness.cli import analyze, calibrate, check_defense, judges, leaderboard, lm_eval, organism, run, tasks, train
 from harness.cli.common import ArgumentParser, CLIError, check_device
 from harness.provenance import harness_version
 
@@ -27,6 +27,7 @@ COMMAND_GROUPS = (
     train,  # train omnisteer
     check_defense,  # check-defense (the defense contract suite)
     organism,  # organism train / card / eval
+    analyze,  # analyze (the safety geometry of a model)
 )
 
 

@@ -1,0 +1,127 @@
+"""Model pages in a real browser: a site built from a runs folder holding a scored run of the organism and a real
+`harness analyze` of it. The analysed model's row links to its page; every figure there loads (no broken SVG),
+parses as SVG and has a title and labelled axes; from file:// and from a static server alike."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.leaderboard_runs import refuse_every, text_samples, write_scored_run
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium; .ci/run does)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
+                                                             "(pip install -e '.[test]')")
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "leaderboard-model-page.png"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, cache_dir, registries) -> Path:
+    from harness.cli import main
+    from leaderboard.build import build_site
+    from leaderboard.standard import parse_standard
+    from tests.leaderboard.conftest import STANDARD
+
+    root = tmp_path_factory.mktemp("analysis-site")
+    runs = root / "runs"
+    write_scored_run(runs, text_samples("smoke", "text", 6, 6), model="organism", respond=refuse_every(2))
+    write_scored_run(runs, text_samples("smoke", "text", 6, 6), model="beta", respond=refuse_every(3))
+    assert main(["analyze", "--model", "organism", "--tasks", "organism-calibration", "--limit", "6", "--layers",
+                 "embed,0,3", "--positions", "last,content", "--out", str(runs), "--cache-dir", str(cache_dir),
+                 "--no-progress"]) == 0
+    out = root / "site"
+    build_site(runs, out, standard=parse_standard(STANDARD, "test"), registries=registries, media_roots=[root])
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(site: Path) -> Iterator[str]:
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    with sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), headless=True,
+                                                       args=ARGS, viewport={"width": 1400, "height": 900})
+        yield context
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(params=["file", "http"])
+def base(request, site: Path) -> str:
+    return site.as_uri() + "/" if request.param == "file" else request.getfixturevalue("server")
+
+
+@pytest.fixture
+def page(browser_context):
+    page = browser_context.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    page.close()
+
+
+def test_the_analysed_models_rows_link_to_its_page(page, base):
+    page.goto(base + "index.html")
+    links = page.eval_on_selector_all("#main-table td[data-col=model] a",
+                                      "as => as.map(a => [a.textContent, a.getAttribute('href')])")
+    assert links == [["organism", "model/organism.html"]]  # beta was not analysed: no link
+    page.click("#main-table td[data-col=model] a")
+    page.wait_for_url("**/model/organism.html")
+    assert page.locator("h1").inner_text().startswith("organism")
+    assert page.errors == []
+
+
+def test_every_figure_loads_and_has_labelled_axes(page, base):
+    page.goto(base + "model/organism.html")
+    for summary in page.locator("details > summary").all():
+        summary.click()  # open the histograms, so their lazy images load too
+    page.evaluate("document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")  # off-screen too
+    page.wait_for_function("[...document.images].every(i => i.complete)")
+    images = page.eval_on_selector_all("figure.analysis img",
+                                       "imgs => imgs.map(i => [i.getAttribute('src'), i.naturalWidth])")
+    assert len(images) >= 20
+    broken = [src for src, width in images if not width]
+    assert broken == []
+    assert page.errors == []
+    if base.startswith("file:"):
+        ARTIFACT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACT), full_page=True)
+    for src, _ in images:
+        page.goto(base + "model/" + src)
+        facts = page.evaluate("""() => {
+            const root = document.documentElement;
+            const text = sel => (document.querySelector(sel) || {}).textContent || '';
+            return {tag: root.tagName, error: !!document.querySelector('parsererror'), title: text('.title'),
+                    x: text('.xlabel'), y: text('.ylabel'), marks: document.querySelectorAll(
+                    'polyline, circle, rect[fill-opacity]').length};
+        }""")
+        assert facts["tag"] == "svg" and not facts["error"], src
+        assert facts["title"] and facts["x"] and facts["y"], (src, facts)
+        assert facts["marks"] > 0, src  # something is drawn
