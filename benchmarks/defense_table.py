@@ -139,7 +139,7 @@ def method_params(name: str, args: argparse.Namespace, matched: dict[str, Any] |
     return {**params, **_key_values(own, "method-param")}
 
 
-def matched_to_regap(info: dict[str, Any]) -> dict[str, Any]:
+def matched_to_regap(info: dict[str, Any]) -> dict[str, Any] | None:
     """refusal-steer's layers and alpha: ReGap's intervention layers and the mean norm of its `orth` correction
     (lambda_strong x the drift's component orthogonal to r_hat) over media signatures and those layers."""
     import math
@@ -150,6 +150,8 @@ def matched_to_regap(info: dict[str, Any]) -> dict[str, Any]:
     norms = [math.sqrt(max(row["norm"] ** 2 - row["dot"] ** 2, 0.0))
              for sig, rows in manifest["extra"]["diagnostics"].items() if sig != "pooled"
              for row in rows if row["layer"] in layers]
+    if not norms:  # e.g. a per-token drift at the input embeddings: nothing at the last token to match
+        return None
     return {"layers": layers, "alpha": float(settings.get("lambda_strong", 1.0)) * sum(norms) / len(norms)}
 
 

@@ -152,6 +152,7 @@ class ReGap(Defense):
             "lambda": lam,
             "cache_reused": plan.reused,
             "prefills": plan.prefills,
+            "resumed_from": plan.resumed_from,
             "probe_s": plan.probe_s / max(batch.size, 1),
         }
 

@@ -18,10 +18,11 @@ A test checks that greedy output equals `model.generate` for each architecture.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.backends import hf_hooks
+from harness.backends import resume as resume_mod
 from harness.backends.base import (
     ForwardState,
     GenerationOutput,
@@ -33,6 +34,7 @@ from harness.backends.base import (
 )
 from harness.backends.conversation import ContentStyle, build_messages, check_modalities
 from harness.backends.decoding import TokenChooser
+from harness.backends.resume import Checkpoint
 from harness.records import GenerationConfig, Sample, content_hash
 
 if TYPE_CHECKING:
@@ -243,10 +245,19 @@ class HFBackend(ModelBackend):
         kwargs = {**batch.inputs, **self._forward_extras()}
         return self.model._prepare_position_ids_for_generation(batch.inputs["input_ids"], kwargs)
 
+    supports_resume: ClassVar[bool] = True
+
+    def _new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.model.config.get_text_config())
+
     def _prefill(
-        self, batch: PreparedBatch, layers: Sequence[int], positions: Positions, keep_cache: bool
+        self, batch: PreparedBatch, layers: Sequence[int], positions: Positions, keep_cache: bool,
+        checkpoint: Checkpoint | None = None, resume: Checkpoint | None = None,
     ) -> tuple[dict[int, torch.Tensor], Any, torch.Tensor | None]:
-        """One forward over the prompts: read-outs at `layers`, plus cache and last logits if `keep_cache`."""
+        """One forward over the prompts: read-outs at `layers`, plus cache and last logits if `keep_cache`.
+        `checkpoint` is filled during the pass; `resume` skips what an earlier pass left in it (resume.py)."""
         import torch
 
         layers = [hf_hooks.check_layer(layer, self.num_layers) for layer in layers]
@@ -261,7 +272,19 @@ class HFBackend(ModelBackend):
         inputs = {**batch.inputs, "position_ids": self._prompt_position_ids(batch), "use_cache": keep_cache}
         if self._accepts_logits_to_keep():
             inputs["logits_to_keep"] = 1  # only the last position's logits are ever used
-        with hf_hooks.readouts(self.decoder_layers(), layers, positions, prompt_mask) as captured:
+        modules = self.decoder_layers()
+        with ExitStack() as stack:
+            if checkpoint is not None:
+                checkpoint.cache = inputs["past_key_values"] = self._new_cache()
+                inputs["use_cache"] = True
+                stack.enter_context(resume_mod.capturing(modules, checkpoint))
+            if resume is not None:
+                # The media encoders are skipped: the stored embeddings go in instead of ids and media.
+                cache = self._new_cache()
+                inputs = {k: inputs[k] for k in ("attention_mask", "position_ids", "logits_to_keep") if k in inputs}
+                inputs.update(inputs_embeds=resume.embeds, past_key_values=cache, use_cache=keep_cache)
+                stack.enter_context(resume_mod.replaying(modules, resume, cache))
+            captured = stack.enter_context(hf_hooks.readouts(modules, layers, positions, prompt_mask))
             out = self._forward(state, inputs)
         hidden = {layer: captured[layer] for layer in layers}
         if not keep_cache:
@@ -273,8 +296,9 @@ class HFBackend(ModelBackend):
 
         return "logits_to_keep" in inspect.signature(self.model.forward).parameters
 
-    def prefill(self, batch: PreparedBatch, layers: Sequence[int] = (), *, keep_cache: bool = False) -> PrefillOutput:
-        hidden, cache, logits = self._prefill(batch, layers, "last", keep_cache)
+    def prefill(self, batch: PreparedBatch, layers: Sequence[int] = (), *, keep_cache: bool = False,
+                checkpoint: Checkpoint | None = None, resume: Checkpoint | None = None) -> PrefillOutput:
+        hidden, cache, logits = self._prefill(batch, layers, "last", keep_cache, checkpoint, resume)
         return PrefillOutput(hidden=hidden, past_key_values=cache, last_logits=logits)
 
     def hidden_states(
