@@ -50,6 +50,8 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "none": ("none", {}),
     "regap": ("regap", {}),
     "regap-full": ("regap-full", {}),
+    "regap-full-fullprefill": ("regap-full", {"resume_prefill": False}),
+    "regap-tokens": ("regap-tokens", {}),
     "regap-fixed": ("regap-fixed", {}),
     "regap-fixed-full": ("regap-fixed", {"variant": "full"}),
     "regap-par": ("regap", {"variant": "par"}),
@@ -157,12 +159,21 @@ def matched_to_regap(info: dict[str, Any]) -> dict[str, Any] | None:
 
 def run_method(name: str, params: dict[str, Any], backend: Any, registries: Any, test: list[Any],
                args: argparse.Namespace, loader: Any, cache: Path) -> dict[str, Any]:
+    return evaluate(METHODS[name][0] if name in METHODS else name, params, backend, registries, test, args, loader,
+                    cache, label=name, diagnostics=True)
+
+
+def evaluate(defense_name: str, params: dict[str, Any], backend: Any, registries: Any, test: list[Any],
+             args: argparse.Namespace, loader: Any, cache: Path, *, label: str | None = None,
+             diagnostics: bool = False) -> dict[str, Any]:
+    """Set up the registered defense `defense_name` with `params` (calibrating or training on its own data; the
+    evaluated samples are checked against it), answer `test` and judge the answers with the keyword judge."""
     from defenses.base import DefenseContext
     from harness.records import Generation, GenerationConfig
     from judges.base import JudgeItem
     from judges.keyword import KeywordJudge
 
-    defense_name, _ = METHODS[name]
+    name = label or defense_name
     defense = registries.defenses.get(defense_name)(**params)
     t0 = time.perf_counter()
     defense.setup(backend, DefenseContext(cache_dir=cache / "defenses", model_name=args.model, seed=args.seed,
@@ -191,7 +202,7 @@ def run_method(name: str, params: dict[str, Any], backend: Any, registries: Any,
         result["defense_info"] = defense.info()
     if defense_name.startswith("regap"):
         result["decisions"] = decision_summary(rows)
-        if defense.calibrated.settings.adaptive:
+        if diagnostics and defense.calibrated.settings.adaptive:
             result["crs"] = crs_before_after(backend, defense, test, args.batch_size)
     return result
 

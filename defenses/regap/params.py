@@ -78,6 +78,9 @@ class ReGapParams:
     search_bar_drop: float = 0.02  # benign acceptance may fall at most this much below lambda = 0 (spec 9.1)
     # -- global ------------------------------------------------------------------------------------------------
     strength: float = 1.0  # multiplies every lambda; 0 gives exactly the undefended model
+    # When the probe's coefficients change, the final prefill recomputes only from the first intervention layer,
+    # reusing the probe's media encodings, layers and KV cache below it (false: a second full prefill, as before).
+    resume_prefill: bool = True
     batch_size: int = 8  # forward batch size of calibration passes
 
     def __post_init__(self) -> None:
@@ -85,7 +88,7 @@ class ReGapParams:
             value = getattr(self, name)
             if value not in allowed:
                 raise UnknownNameError(f"ReGap {name} value", str(value), list(allowed))
-        for name in ("allow_overlap", "adaptive"):
+        for name in ("allow_overlap", "adaptive", "resume_prefill"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"ReGap parameter {name} must be true or false, got {getattr(self, name)!r}")
         for name in ("lambda_probe", "lambda_weak", "lambda_strong", "strength", "ramp", "benign_budget",
@@ -153,6 +156,7 @@ class Settings:
     lambda_strong: float
     ramp: float
     strength: float
+    resume_prefill: bool = True
 
     @classmethod
     def resolve(cls, params: ReGapParams, num_layers: int) -> Settings:
@@ -169,7 +173,7 @@ class Settings:
             drift_scope=params.drift_scope, drift_reading=params.drift_reading, positions=params.positions, phase=params.phase,
             adaptive=params.adaptive, score=params.score, decision=params.decision,
             lambda_probe=params.lambda_probe, lambda_weak=params.lambda_weak, lambda_strong=params.lambda_strong,
-            ramp=params.ramp, strength=params.strength,
+            ramp=params.ramp, strength=params.strength, resume_prefill=params.resume_prefill,
         )
 
     @property

@@ -235,7 +235,8 @@ class Prober:
         plan.mode = "probe"
         # Everything below the first intervention layer is the same in the probe and the final prefill: keep it,
         # so the final prefill (when the coefficients change) recomputes only from that layer on.
-        checkpoint = Checkpoint(min(self.settings.intervention_layers)) if backend.supports_resume else None
+        resumable = self.settings.resume_prefill and backend.supports_resume
+        checkpoint = Checkpoint(min(self.settings.intervention_layers)) if resumable else None
         extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
         prefill: PrefillOutput | None
         try:
