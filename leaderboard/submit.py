@@ -128,7 +128,12 @@ def submit(opts: SubmitOptions, *, standard: Standard, registries: Registries,
             raise SubmitError(f"defense {opts.defense} fails its contract checks"
                               + (": " + "; ".join(failed) if failed else "") + ". Fix the defense and submit again.")
 
-    roles = [("defense", opts.defense, opts.defense_params)]
+    params = dict(opts.defense_params)
+    if not params and suite.tuned_params(opts.model, opts.defense):
+        params = suite.tuned_params(opts.model, opts.defense)
+        opts.echo(f"submit: {opts.defense} on {opts.model} runs the standard's settings tuned on validation data: "
+                  + ", ".join(f"{k}={v}" for k, v in params.items()))
+    roles = [("defense", opts.defense, params)]
     if opts.baseline and opts.defense != "none":
         roles.append(("baseline", "none", {}))
     bundle_runs: list[BundleRun] = []
@@ -139,7 +144,7 @@ def submit(opts: SubmitOptions, *, standard: Standard, registries: Registries,
 
     out = opts.out or Path(f"submission__{_slug(opts.model)}__{_slug(opts.defense)}.zip")
     manifest = build_manifest(standard, suite, registries, model=opts.model, defense=opts.defense,
-                              defense_params=opts.defense_params, contract=contract, limit=opts.limit)
+                              defense_params=params, contract=contract, limit=opts.limit)
     bundle = write_bundle(out, bundle_runs, manifest, contract)
     opts.echo(f"submit: wrote {bundle} ({len(bundle_runs)} runs); send it to the leaderboard maintainers, who add "
               f"it with `harness leaderboard add {bundle.name}`")

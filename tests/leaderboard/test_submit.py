@@ -130,3 +130,27 @@ def test_judge_options_that_change_the_pinned_judge_are_refused(tmp_path, cache_
     from leaderboard.submit import _check_endpoint
 
     _check_endpoint(std, "llm", {"base_url": "http://127.0.0.1:9/v1", "concurrency": 4}, registries)  # allowed
+
+
+def test_a_submission_without_parameters_runs_the_standards_tuned_settings(tmp_path, cache_dir, tiny_text_path,
+                                                                           registries):
+    data = json.loads(json.dumps(STANDARD))
+    data["suites"] = {"tiny": {"models": ["tiny-*"], "tasks": ["smoke:text"], "limit": 1, "max_new_tokens": 2,
+                               "seed": 0, "batch_size": 2,
+                               "tuned": {"tiny-text": {"self-reminder": {"media_only": "wrap"}}}}}
+    standard = parse_standard(data, "test")
+    assert standard.suite("tiny").tuned_params("tiny-text", "self-reminder") == {"media_only": "wrap"}
+    assert standard.suite("tiny").tuned_params("tiny-omni", "self-reminder") == {}
+    result = submit(options(tmp_path, cache_dir, defense="self-reminder", baseline=False), standard=standard,
+                    registries=registries, contract_check=FakeContract())
+    with zipfile.ZipFile(result.bundle) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["defense"]["params"] == {"media_only": "wrap"}
+    spec = json.loads((result.run_dirs[0] / "spec.json").read_text())
+    assert spec["defense_params"] == {"media_only": "wrap"}
+    # parameters the submitter names win over the tuned ones
+    other = submit(options(tmp_path / "own", cache_dir, defense="self-reminder", baseline=False,
+                           defense_params={"media_only": "skip"}),
+                   standard=standard, registries=registries, contract_check=FakeContract())
+    with zipfile.ZipFile(other.bundle) as zf:
+        assert json.loads(zf.read("manifest.json"))["defense"]["params"] == {"media_only": "skip"}
