@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     embed = backend.model.get_input_embeddings().weight.detach().float()
     word_norm = float(embed.norm(dim=-1).mean())
     planted = _planted(resolved.path)
-    lines.append(f"\nper-token drift at the input embeddings (norm / mean word-embedding norm {word_norm:.3f})"
+    lines.append(f"\nper-token drift at the input embeddings (norm over the mean norm of all token embeddings, "
+                 f"{word_norm:.3f})"
                  + (", cos with the planted vector" if planted else "") + ":")
     for sig, table in tokens.drifts.items():
         v = table[row_of(-1)]

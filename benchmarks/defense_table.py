@@ -96,7 +96,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="at most N test samples per configuration x label")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--out", default=None, help="write the full results as JSON here")
+    p.add_argument("--tuned", default=None, metavar="FILE",
+                   help="a benchmarks.defense_tuning result: run none and every tuned defense once with its chosen "
+                        "setting (model and seed from the file)")
     return p.parse_args(argv)
+
+
+def tuned_methods(path: str, args: argparse.Namespace) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, registered defense, parameters) for none and each defense the tuning file chose a setting for; sets
+    the model and seed from the file."""
+    tuned = json.loads(Path(path).read_text())
+    if args.model != "organism" and args.model != tuned["model"]:
+        raise SystemExit(f"--tuned {path} was tuned for model {tuned['model']!r}, not {args.model!r}")
+    args.model, args.seed = tuned["model"], int(tuned["seed"])
+    out: list[tuple[str, str, dict[str, Any]]] = [("none", "none", {})]
+    for name, entry in tuned["defenses"].items():
+        if entry["params"] is None:
+            print(f"{name}: no grid point within the benign-cost bound on validation; not run", file=sys.stderr)
+            continue
+        key = entry["strength_param"]
+        out.append((f"{name} ({key}={entry['params'][key]:g})", name, dict(entry["params"])))
+    return out
 
 
 def rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -297,7 +317,8 @@ def format_report(results: dict[str, Any]) -> str:
         for m in modalities:
             for key in ("harmful_refusal", "benign_acceptance"):
                 rate = r["rates"].get(m, {}).get(key)
-                cells.append(f"{rate['value']:.3f} ({rate['k']}/{rate['n']})" if rate and rate["n"] else "-")
+                cells.append(f"{rate['value']:.3f} [{rate['low']:.2f}-{rate['high']:.2f}] ({rate['k']}/{rate['n']})"
+                             if rate and rate["n"] else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['generate_s']:.1f} |")
     for name, r in methods.items():
         for modality, table in (r.get("crs") or {}).items():
@@ -335,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [m for m in args.methods.split(",") if m not in METHODS]
     if unknown:
         raise SystemExit(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    tuned = tuned_methods(args.tuned, args) if args.tuned else None
     cache = config.cache_dir(args.cache_dir)
     registries = default_registries(args.include_path)
     loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root)))
@@ -345,12 +367,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend.load()
     results: dict[str, Any] = {
         "command": "python -m benchmarks.defense_table " + " ".join(sys.argv[1:] if argv is None else argv),
-        "model": args.model, "notes": list(resolved.notes), "test": args.test, "test_part": args.test_part,
+        "model": args.model, "seed": args.seed, "notes": list(resolved.notes), "test": args.test,
+        "test_part": args.test_part,
         "n_test": len(test), "judge": "keyword (default preset)", "max_new_tokens": args.max_new_tokens,
         "batch_size": args.batch_size, "methods": {}, "geometry": {},
     }
     matched: dict[str, Any] | None = None
-    for name in args.methods.split(","):
+    if tuned is not None:
+        results["tuned"] = args.tuned
+        for label, defense, params in tuned:
+            print(f"{label} ...", file=sys.stderr)
+            results["methods"][label] = evaluate(defense, params, backend, registries, test, args, loader, cache,
+                                                 label=label)
+    for name in ([] if tuned is not None else args.methods.split(",")):
         print(f"{name} ...", file=sys.stderr)
         result = run_method(name, method_params(name, args, matched), backend, registries, test, args, loader,
                             cache)

@@ -2,8 +2,8 @@
 
 Every steering defense (the ReGap variants, OmniSteer, refusal-steer) calibrates or trains on `--calibration`
 only (geometry / golden vectors / directions on its first 80 % of sources, tau / checkpoints on the last 20 %), so
-the whole of `--validation` is free for choosing the strength. For each defense a grid of five strengths is run on
-`--validation`; the rule picks the **strongest** setting whose benign cost is at most `--max-benign-cost` (5
+the whole of `--validation` is free for choosing the strength. For each defense a grid of three strengths is run on
+`--validation` (`--limit` items per configuration x label, seeded); the rule picks the **strongest** setting whose benign cost is at most `--max-benign-cost` (5
 points) in every configuration (text, image, audio, text+image) against `none` on the same items. The test split
 is never touched here; `python -m benchmarks.defense_table --tuned FILE` runs each chosen setting once on it.
 
@@ -11,11 +11,14 @@ is never touched here; `python -m benchmarks.defense_table --tuned FILE` runs ea
     python -m benchmarks.defense_table --tuned results/tuning_organism_planted_seed0.json \\
         --out results/defenses_tuned_organism_planted_seed0.json
 
-Strength parameter and grid per defense (each one's own unit; five points each):
-- ReGap variants: `strength` (multiplies every lambda; 1 removes the estimated mean drift) in 0.5 .. 3;
-- OmniSteer: `scale` (multiplies the adapters' k; 1 is the method) in 0.5 .. 8;
+Strength parameter and grid per defense (each one's own unit; three points each, the budget our 2 shared CPU cores
+allowed):
+- ReGap variants: `strength` (multiplies every lambda; 1 removes the estimated mean drift): 0.5, 1, 2;
+- OmniSteer: `scale` (multiplies the adapters' k; 1 is the method): 1, 2, 4;
 - refusal-steer: `alpha` on the raw difference-of-means vector (1 adds the harmful-benign text gap) at ReGap's
-  default layers (25-50 % of depth), every prompt token, prefill, in 0.25 .. 2.
+  default layers (25-50 % of depth), every prompt token, prefill: 0.25, 0.5, 1.
+ReGap never touches a text-only request (no hook is installed for a batch without media), so its text figures are
+`none`'s and only the media items are generated for it.
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ from typing import Any
 
 CAL_PART, CHECK_PART = "0-80%", "80-100%"
 GRIDS: dict[str, tuple[str, tuple[float, ...]]] = {
-    "regap": ("strength", (0.5, 1.0, 1.5, 2.0, 3.0)),
-    "regap-full": ("strength", (0.5, 1.0, 1.5, 2.0, 3.0)),
-    "regap-tokens": ("strength", (0.5, 1.0, 1.5, 2.0, 3.0)),
-    "omnisteer": ("scale", (0.5, 1.0, 2.0, 4.0, 8.0)),
-    "refusal-steer": ("alpha", (0.25, 0.5, 1.0, 1.5, 2.0)),
+    "regap": ("strength", (0.5, 1.0, 2.0)),
+    "regap-full": ("strength", (0.5, 1.0, 2.0)),
+    "regap-tokens": ("strength", (0.5, 1.0, 2.0)),
+    "omnisteer": ("scale", (1.0, 2.0, 4.0)),
+    "refusal-steer": ("alpha", (0.25, 0.5, 1.0)),
 }
 
 
@@ -78,7 +81,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add_common_args(p, methods=None)
     p.add_argument("--defenses", default=",".join(GRIDS), help=f"comma-separated, from {', '.join(GRIDS)}")
     p.add_argument("--max-benign-cost", type=float, default=0.05)
-    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--max-new-tokens", type=int, default=24)
+    p.add_argument("--limit", type=int, default=24, help="validation items per configuration x label (seeded)")
+    p.set_defaults(batch_size=16)
     p.add_argument("--out", required=True, help="write the grid, the choices and the command here (JSON)")
     args = p.parse_args(argv)
     unknown = [d for d in args.defenses.split(",") if d not in GRIDS]
@@ -93,13 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness.registries import default_registries
     from harness.runner import resolve_samples_loader
     from harness.zoo import resolve_model
-    from tasks.base import TaskContext
+    from tasks.base import TaskContext, select
 
     args = parse_args(argv)
     cache = config.cache_dir(args.cache_dir)
     registries = default_registries(args.include_path)
     loader = resolve_samples_loader(registries, TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root)))
-    validation = loader(args.validation)
+    validation = select(loader(args.validation), args.limit, args.seed)
     resolved = resolve_model(args.model, cache)
     backend = registries.backends.get(args.backend or resolved.backend)(resolved.path, dtype=args.dtype,
                                                                          device=args.device)
@@ -119,9 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         key, grid = GRIDS[name]
         params = base_params(name, args.calibration, backend.num_layers)
         points = []
+        items = [s for s in validation if s.modality != "text"] if name.startswith("regap") else validation
         for value in grid:
             print(f"{name} {key}={value} ...", file=sys.stderr)
-            r = evaluate(name, {**params, key: value}, backend, registries, validation, args, loader, cache)
+            r = evaluate(name, {**params, key: value}, backend, registries, items, args, loader, cache)
+            if items is not validation:
+                r["rates"]["text"] = none["rates"]["text"]
             points.append({"value": value, "rates": r["rates"], "benign_cost": benign_cost(r["rates"], none["rates"])})
         chosen = choose(points, args.max_benign_cost)
         result["defenses"][name] = {

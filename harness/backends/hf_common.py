@@ -72,6 +72,7 @@ class HFBackend(ModelBackend):
         self._model: Any = None
         self._processor: Any = None  # a processor, or the tokenizer for text-only models
         self._state: ForwardState | None = None  # the forward pass under way, read by installed hooks
+        self._logits_to_keep: bool | None = None
 
     # -- subclass interface ------------------------------------------------------------------------------
     def _load_processor(self, **kwargs: Any) -> Any:
@@ -269,13 +270,16 @@ class HFBackend(ModelBackend):
             if media_ids else torch.zeros_like(prompt_mask)
         )
         state = ForwardState(phase="prefill", batch=batch, step=0, prompt_mask=prompt_mask, media_mask=media_mask)
-        inputs = {**batch.inputs, "position_ids": self._prompt_position_ids(batch), "use_cache": keep_cache}
+        positions_ids = resume.position_ids if resume is not None and resume.position_ids is not None else \
+            self._prompt_position_ids(batch)
+        inputs = {**batch.inputs, "position_ids": positions_ids, "use_cache": keep_cache}
         if self._accepts_logits_to_keep():
             inputs["logits_to_keep"] = 1  # only the last position's logits are ever used
         modules = self.decoder_layers()
         with ExitStack() as stack:
             if checkpoint is not None:
                 checkpoint.cache = inputs["past_key_values"] = self._new_cache()
+                checkpoint.position_ids = positions_ids
                 inputs["use_cache"] = True
                 stack.enter_context(resume_mod.capturing(modules, checkpoint))
             if resume is not None:
@@ -294,7 +298,9 @@ class HFBackend(ModelBackend):
     def _accepts_logits_to_keep(self) -> bool:
         import inspect
 
-        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        if self._logits_to_keep is None:  # inspect.signature is slow; asked once per prefill
+            self._logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return self._logits_to_keep
 
     def prefill(self, batch: PreparedBatch, layers: Sequence[int] = (), *, keep_cache: bool = False,
                 checkpoint: Checkpoint | None = None, resume: Checkpoint | None = None) -> PrefillOutput:

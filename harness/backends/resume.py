@@ -34,6 +34,7 @@ class Checkpoint:
     hidden: torch.Tensor | None = None  # [B, T, d] raw output of layers[layer] (None for EMBED)
     cache: Any = None  # the pass's KV cache; layers 0..layer are used
     tuple_output: bool = False  # whether the decoder layers return tuples (older transformers)
+    position_ids: torch.Tensor | None = None  # the prompt's position ids (mRoPE for Qwen), computed once
 
     @property
     def ready(self) -> bool:
