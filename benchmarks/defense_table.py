@@ -306,7 +306,12 @@ def geometry_table(info: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
 
 
 def format_report(results: dict[str, Any]) -> str:
-    lines = []
+    lines = [f"command: {results['command']}",
+             f"model {results['model']}, seed {results.get('seed')}, test {results['test']} ({results['n_test']} items), "
+             f"keyword judge, {results['max_new_tokens']} new tokens; rates with Wilson 95 % intervals"]
+    if results.get("tuned"):
+        lines.append(f"settings tuned on validation only: {results['tuned']}; ReGap's text cells are none's (no hook "
+                     "on text-only batches)")
     methods = results["methods"]
     modalities = sorted({m for r in methods.values() for m in r["rates"]})
     lines.append("| method | " + " | ".join(f"{m} harmful refusal | {m} benign acceptance" for m in modalities)
@@ -375,10 +380,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     matched: dict[str, Any] | None = None
     if tuned is not None:
         results["tuned"] = args.tuned
+        media = [s for s in test if s.modality != "text"]
         for label, defense, params in tuned:
             print(f"{label} ...", file=sys.stderr)
-            results["methods"][label] = evaluate(defense, params, backend, registries, test, args, loader, cache,
-                                                 label=label)
+            # ReGap installs no hook for a text-only batch: its text answers are none's, so only media are run.
+            items = media if defense.startswith("regap") else test
+            r = evaluate(defense, params, backend, registries, items, args, loader, cache, label=label)
+            if items is media and "none" in results["methods"]:
+                r["rates"]["text"] = results["methods"]["none"]["rates"]["text"]
+                r["text_from_none"] = True
+            results["methods"][label] = r
     for name in ([] if tuned is not None else args.methods.split(",")):
         print(f"{name} ...", file=sys.stderr)
         result = run_method(name, method_params(name, args, matched), backend, registries, test, args, loader,
