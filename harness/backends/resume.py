@@ -91,9 +91,14 @@ def replaying(layers: Sequence[Any], checkpoint: Checkpoint, cache: Any) -> Iter
 
     try:
         for i in range(checkpoint.layer + 1):
-            layers[i].forward = stand_in(i)  # instance attribute: module hooks still run around it
-            patched.append(layers[i])
+            # An instance attribute: module hooks still run around it. One that was there already (accelerate
+            # wraps `forward` this way on multi-device models) is put back afterwards.
+            patched.append((layers[i], layers[i].__dict__.get("forward")))
+            layers[i].forward = stand_in(i)
         yield
     finally:
-        for module in patched:
-            del module.forward
+        for module, previous in patched:
+            if previous is None:
+                del module.forward
+            else:
+                module.forward = previous
