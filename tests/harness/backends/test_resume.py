@@ -72,3 +72,30 @@ def test_resume_skips_the_encoders_and_the_layers_below(omni_backend, omni_sampl
         for h in handles:
             h.remove()
     assert calls == ["layer2"]
+
+
+def test_replaying_puts_back_a_forward_wrapper_the_module_already_had():
+    from harness.backends.resume import replaying
+
+    class Cache:
+        def __init__(self):
+            self.updates = []
+
+        def update(self, key, value, index):
+            self.updates.append(index)
+
+    class Stored:
+        layers = [type("L", (), {"keys": torch.zeros(1), "values": torch.zeros(1)})()]
+
+    layer = torch.nn.Linear(2, 2)
+    wrapper = layer.forward  # a bound method stored as an instance attribute, as accelerate does
+    layer.forward = wrapper
+    checkpoint = Checkpoint(0, embeds=torch.zeros(1, 1, 2), hidden=torch.ones(1, 1, 2), cache=Stored())
+    cache = Cache()
+    with replaying([layer], checkpoint, cache):
+        assert torch.equal(layer(torch.zeros(1, 1, 2)), torch.ones(1, 1, 2))
+    assert cache.updates == [0] and layer.__dict__["forward"] is wrapper
+    plain = torch.nn.Linear(2, 2)
+    with replaying([plain], checkpoint, Cache()):
+        pass
+    assert "forward" not in plain.__dict__
