@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Full prefills of the final generation, for defenses that report them (ReGap: 0 when the probe's prefill was
     # reused, 1 after a probe whose coefficients changed, or for rows it leaves alone, e.g. text).
     prefills: dict[str, list[int]] = {name: [] for name in defenses}
+    resumed: dict[str, list[int]] = {name: [] for name in defenses}  # final prefills resumed from the probe's
     for _ in range(args.rounds):
         for batch in batches:
             for name, d in defenses.items():
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tokens[name].append(max(o.n_new_tokens for o in outputs))
                 if "prefills" in outputs[0].info:
                     prefills[name].append(int(outputs[0].info["prefills"]))
+                    resumed[name].append(int(outputs[0].info.get("resumed_from") is not None))
     base = statistics.median(times["none"])
     result: dict[str, Any] = {
         "model": args.model, "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
@@ -120,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if prefills[name]:
             per_config = {b[0].config: statistics.mean(prefills[name][i::len(batches)]) for i, b in enumerate(batches)}
             result["methods"][name]["prefills_per_batch"] = per_config
+            result["methods"][name]["resumed_per_batch"] = {
+                b[0].config: statistics.mean(resumed[name][i::len(batches)]) for i, b in enumerate(batches)}
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -133,8 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{r['median_batch_s'] * 1000:10.1f} ms {r['decode_steps_per_batch']:13.1f}   by configuration: "
                   + ", ".join(f"{c} x{v:.3f}" for c, v in r["ratio_by_config"].items()))
             if "prefills_per_batch" in r:
-                print(f"  {'':14s} final prefills per batch (0: the probe's prefill reused): "
+                print(f"  {'':14s} full final prefills per batch (0: the probe's prefill reused or resumed): "
                       + ", ".join(f"{c} {v:.1f}" for c, v in r["prefills_per_batch"].items()))
+                print(f"  {'':14s} final prefills resumed from the first intervention layer: "
+                      + ", ".join(f"{c} {v:.1f}" for c, v in r["resumed_per_batch"].items()))
     return 0
 
 

@@ -21,7 +21,7 @@ ReGap's intervention layers, on the same positions (every prompt token, prefill)
 ReGap's `orth` correction vector at lambda_strong over media signatures and intervention layers. So the two
 differ in direction only: drift correction versus injected refusal.
 
-CRS of the self-rectification score (spec section 6, candidates a, c, d) on the test split per media modality,
+CRS of the self-rectification score (ReGap §6 in docs/reference.md, candidates a, c, d) on the test split per media modality,
 uncorrected and with the probe's correction: the "restored separability" the paper reports, measured here.
 
 Geometry diagnostics (per modality and intervention / diagnostic layer, from ReGap's calibration artifact):
@@ -52,6 +52,8 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "none": ("none", {}),
     "regap": ("regap", {}),
     "regap-full": ("regap-full", {}),
+    "regap-full-fullprefill": ("regap-full", {"resume_prefill": False}),
+    "regap-tokens": ("regap-tokens", {}),
     "regap-fixed": ("regap-fixed", {}),
     "regap-fixed-full": ("regap-fixed", {"variant": "full"}),
     "regap-par": ("regap", {"variant": "par"}),
@@ -96,7 +98,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="at most N test samples per configuration x label")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--out", default=None, help="write the full results as JSON here")
+    p.add_argument("--tuned", default=None, metavar="FILE",
+                   help="a benchmarks.defense_tuning result: run none and every tuned defense once with its chosen "
+                        "setting (model and seed from the file)")
     return p.parse_args(argv)
+
+
+def tuned_methods(path: str, args: argparse.Namespace) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, registered defense, parameters) for none and each defense the tuning file chose a setting for; sets
+    the model and seed from the file."""
+    tuned = json.loads(Path(path).read_text())
+    if args.model != "organism" and args.model != tuned["model"]:
+        raise SystemExit(f"--tuned {path} was tuned for model {tuned['model']!r}, not {args.model!r}")
+    args.model, args.seed = tuned["model"], int(tuned["seed"])
+    out: list[tuple[str, str, dict[str, Any]]] = [("none", "none", {})]
+    for name, entry in tuned["defenses"].items():
+        if entry["params"] is None:
+            print(f"{name}: no grid point within the benign-cost bound on validation; not run", file=sys.stderr)
+            continue
+        key = entry["strength_param"]
+        out.append((f"{name} ({key}={entry['params'][key]:g})", name, dict(entry["params"])))
+    return out
 
 
 def rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -141,7 +163,7 @@ def method_params(name: str, args: argparse.Namespace, matched: dict[str, Any] |
     return {**params, **key_values(own, "method-param")}
 
 
-def matched_to_regap(info: dict[str, Any]) -> dict[str, Any]:
+def matched_to_regap(info: dict[str, Any]) -> dict[str, Any] | None:
     """refusal-steer's layers and alpha: ReGap's intervention layers and the mean norm of its `orth` correction
     (lambda_strong x the drift's component orthogonal to r_hat) over media signatures and those layers."""
     import math
@@ -152,17 +174,28 @@ def matched_to_regap(info: dict[str, Any]) -> dict[str, Any]:
     norms = [math.sqrt(max(row["norm"] ** 2 - row["dot"] ** 2, 0.0))
              for sig, rows in manifest["extra"]["diagnostics"].items() if sig != "pooled"
              for row in rows if row["layer"] in layers]
+    if not norms:  # e.g. a per-token drift at the input embeddings: nothing at the last token to match
+        return None
     return {"layers": layers, "alpha": float(settings.get("lambda_strong", 1.0)) * sum(norms) / len(norms)}
 
 
 def run_method(name: str, params: dict[str, Any], backend: Any, registries: Any, test: list[Any],
                args: argparse.Namespace, task_context: Any) -> dict[str, Any]:
+    return evaluate(METHODS[name][0] if name in METHODS else name, params, backend, registries, test, args,
+                    task_context, label=name, diagnostics=True)
+
+
+def evaluate(defense_name: str, params: dict[str, Any], backend: Any, registries: Any, test: list[Any],
+             args: argparse.Namespace, task_context: Any, *, label: str | None = None,
+             diagnostics: bool = False) -> dict[str, Any]:
+    """Set up the registered defense `defense_name` with `params` (calibrating or training on its own data; the
+    evaluated samples are checked against it), answer `test` and judge the answers with the keyword judge."""
     from harness.records import Generation, GenerationConfig
     from harness.run import defense_context
     from judges.base import JudgeItem
     from judges.keyword import KeywordJudge
 
-    defense_name, _ = METHODS[name]
+    name = label or defense_name
     defense = registries.defenses.get(defense_name)(**params)
     t0 = time.perf_counter()
     defense.setup(backend, defense_context(registries, args.model, task_context, seed=args.seed,
@@ -191,7 +224,7 @@ def run_method(name: str, params: dict[str, Any], backend: Any, registries: Any,
         result["defense_info"] = defense.info()
     if defense_name.startswith("regap"):
         result["decisions"] = decision_summary(rows)
-        if defense.calibrated.settings.adaptive:
+        if diagnostics and defense.calibrated.settings.adaptive:
             result["crs"] = crs_before_after(backend, defense, test, args.batch_size)
     return result
 
@@ -275,7 +308,12 @@ def geometry_table(info: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
 
 
 def format_report(results: dict[str, Any]) -> str:
-    lines = []
+    lines = [f"command: {results['command']}",
+             f"model {results['model']}, seed {results.get('seed')}, test {results['test']} ({results['n_test']} items), "
+             f"keyword judge, {results['max_new_tokens']} new tokens; rates with Wilson 95 % intervals"]
+    if results.get("tuned"):
+        lines.append(f"settings tuned on validation only: {results['tuned']}; ReGap's text cells are none's (no hook "
+                     "on text-only batches)")
     methods = results["methods"]
     modalities = sorted({m for r in methods.values() for m in r["rates"]})
     lines.append("| method | " + " | ".join(f"{m} harmful refusal | {m} benign acceptance" for m in modalities)
@@ -286,7 +324,8 @@ def format_report(results: dict[str, Any]) -> str:
         for m in modalities:
             for key in ("harmful_refusal", "benign_acceptance"):
                 rate = r["rates"].get(m, {}).get(key)
-                cells.append(f"{rate['value']:.3f} ({rate['k']}/{rate['n']})" if rate and rate["n"] else "-")
+                cells.append(f"{rate['value']:.3f} [{rate['low']:.2f}-{rate['high']:.2f}] ({rate['k']}/{rate['n']})"
+                             if rate and rate["n"] else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['generate_s']:.1f} |")
     for name, r in methods.items():
         for modality, table in (r.get("crs") or {}).items():
@@ -321,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [m for m in args.methods.split(",") if m not in METHODS]
     if unknown:
         raise SystemExit(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    tuned = tuned_methods(args.tuned, args) if args.tuned else None
     cache = config.cache_dir(args.cache_dir)
     registries = default_registries(args.include_path)
     task_context = TaskContext(cache_dir=cache, data_root=config.data_root(args.data_root))
@@ -330,12 +370,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = load_backend(registries, args.model, cache, backend=args.backend, dtype=args.dtype, device=args.device)
     results: dict[str, Any] = {
         "command": "python -m benchmarks.defense_table " + " ".join(sys.argv[1:] if argv is None else argv),
-        "model": args.model, "notes": list(resolved.notes), "test": args.test, "test_part": args.test_part,
+        "model": args.model, "seed": args.seed, "notes": list(resolved.notes), "test": args.test,
+        "test_part": args.test_part,
         "n_test": len(test), "judge": "keyword (default preset)", "max_new_tokens": args.max_new_tokens,
         "batch_size": args.batch_size, "methods": {}, "geometry": {},
     }
     matched: dict[str, Any] | None = None
-    for name in args.methods.split(","):
+    if tuned is not None:
+        results["tuned"] = args.tuned
+        media = [s for s in test if s.modality != "text"]
+        for label, defense, params in tuned:
+            print(f"{label} ...", file=sys.stderr)
+            # ReGap installs no hook for a text-only batch: its text answers are none's, so only media are run.
+            items = media if defense.startswith("regap") else test
+            r = evaluate(defense, params, backend, registries, items, args, task_context, label=label)
+            if items is media and "none" in results["methods"]:
+                r["rates"]["text"] = results["methods"]["none"]["rates"]["text"]
+                r["text_from_none"] = True
+            results["methods"][label] = r
+    for name in ([] if tuned is not None else args.methods.split(",")):
         print(f"{name} ...", file=sys.stderr)
         result = run_method(name, method_params(name, args, matched), backend, registries, test, args,
                             task_context)

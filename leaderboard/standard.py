@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,12 @@ class Suite:
     seed: int = 0
     batch_size: int = 8
     utility: tuple[str, ...] = ()  # lm-eval tasks run with the model and defense (`harness run --utility`)
+    # model -> defense -> parameters tuned on validation data only (benchmarks/defense_tuning.py): what a
+    # submission of that defense on that model runs when it names no parameters of its own.
+    tuned: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict, hash=False, compare=False)
+
+    def tuned_params(self, model: str, defense: str) -> dict[str, Any]:
+        return dict((self.tuned.get(model) or {}).get(defense) or {})
 
     def matches(self, model: str) -> bool:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
@@ -166,6 +172,9 @@ def parse_standard(data: Mapping[str, Any], source: str = "<dict>") -> Standard:
                 max_new_tokens=int(cfg.get("max_new_tokens", 64)), seed=int(cfg.get("seed", 0)),
                 batch_size=int(cfg.get("batch_size", 8)),
                 utility=tuple(str(t) for t in cfg.get("utility") or ()),
+                tuned=MappingProxyType({str(m): MappingProxyType({str(d): MappingProxyType(dict(p or {}))
+                                                                  for d, p in (by_defense or {}).items()})
+                                        for m, by_defense in (cfg.get("tuned") or {}).items()}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StandardError(f"{source}: suites.{name}: {exc}") from exc

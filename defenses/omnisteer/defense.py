@@ -41,6 +41,9 @@ class OmniSteerParams:
                 default: the preset's own, if any.
     validation: task selector for checkpoint selection; default: the preset's, else 20 % of `data` held out by
                 source_id.
+    data_part, validation_part: a part of each selector's sources, e.g. `0-80%` / `80-100%` of one task, so
+                checkpoints are chosen on data the hygiene check accepts whatever split a run evaluates
+                (defaults: the preset's).
     artifact:   a directory written by `harness train omnisteer --out`; used instead of training. With `data`
                 also given, the artifact must come from that data.
     layers, a, b, beta_h, beta_s, lr, epochs, batch_size, bottleneck, mode: override the preset (mode:
@@ -59,6 +62,8 @@ class OmniSteerParams:
     preset: str = "auto"
     data: str | None = None
     validation: str | None = None
+    data_part: str | None = None
+    validation_part: str | None = None
     artifact: str | None = None
     layers: list[int] | None = None
     a: float | None = None
@@ -78,6 +83,13 @@ class OmniSteerParams:
     scale: float = 1.0
     record_k: bool = True
     train: bool = True
+
+    def __post_init__(self) -> None:
+        from defenses.toolkit.splits import parse_part
+
+        for name in ("data_part", "validation_part"):
+            if getattr(self, name) is not None:
+                parse_part(str(getattr(self, name)))  # a malformed part fails before any model loads
 
 
 class OmniSteer(SteeringDefense):
@@ -124,8 +136,14 @@ class OmniSteer(SteeringDefense):
     def calibration_split(self, context: DefenseContext, model_name: str, seed: int) -> CalibrationSplit:
         p: OmniSteerParams = self.params
         preset = self.preset(model_name)
-        return load_split(context, p.data or preset.data, p.validation or preset.validation, what="omnisteer",
-                          n_per_group=p.n_per_group, seed=seed)
+        data = p.data or preset.data
+        validation = p.validation or (preset.validation if not p.data or p.data == preset.data else None)
+        own_data = data == preset.data
+        data_part = p.data_part if p.data_part is not None else (preset.data_part if own_data else "")
+        validation_part = p.validation_part if p.validation_part is not None else (
+            preset.validation_part if validation == preset.validation else "")
+        return load_split(context, data, validation, what="omnisteer", n_per_group=p.n_per_group, seed=seed,
+                          data_part=data_part, validation_part=validation_part)
 
     # -- setup ---------------------------------------------------------------------------------------------
     def setup(self, backend: ModelBackend, context: DefenseContext) -> None:

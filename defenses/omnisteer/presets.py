@@ -35,6 +35,8 @@ class Preset:
     mode: Mode = "sequential"
     data: str | None = None  # default calibration selector, where the preset belongs to a harness model
     validation: str | None = None  # default validation selector
+    data_part: str = ""  # default part of `data`'s sources (e.g. "0-80%")
+    validation_part: str = ""  # default part of `validation`'s sources (e.g. "80-100%" of the same task)
     source: str = ""
 
 
@@ -54,10 +56,14 @@ _REFERENCE = tuple(
 _TINY = (
     Preset("tiny", (0, 1), 0.3, 0.5, 0.01, 0.05, 1e-3, epochs=2,
            source="plumbing only: the tiny random 3-layer models (hidden size 64)"),
+    # Trained as the paper trains it: golden vectors and adapters from the calibration split with media (every
+    # configuration, harmful and benign); checkpoints chosen on a held-out fifth of the same split's sources, so
+    # organism-validation stays free for tuning the inference strength (`scale`) and the test split is never seen.
     Preset("organism", (1, 2), 0.3, 0.5, 0.01, 0.05, 1e-3, data="organism-calibration",
-           validation="organism-validation",
-           source="the 4-layer model organisms: the Qwen2.5-Omni-7B loss parameters at the two middle layers, "
-                  "not tuned (checkpoint chosen on organism-validation)"),
+           validation="organism-calibration", data_part="0-80%", validation_part="80-100%",
+           source="the 4-layer model organisms: the Qwen2.5-Omni-7B loss parameters at the two middle layers; "
+                  "trained on organism-calibration [0-80%] with media, checkpoints on organism-calibration "
+                  "[80-100%]; the strength (scale) is tuned on organism-validation (benchmarks/defense_tuning.py)"),
 )
 PRESETS = MappingProxyType({p.name: p for p in (*_PUBLISHED, *_REFERENCE, *_TINY)})
 

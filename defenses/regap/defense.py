@@ -154,6 +154,7 @@ class ReGap(Defense):
             "lambda": lam,
             "cache_reused": plan.reused,
             "prefills": plan.prefills,
+            "resumed_from": plan.resumed_from,
             "probe_s": plan.probe_s / max(batch.size, 1),
         }
 
@@ -203,3 +204,21 @@ class ReGapFixed(ReGap):
     description = ("fixed-strength drift correction [reconstructed ablation of ReGap]: lambda_strong on every media "
                    "input, no probe, no tau")
     Params = ReGapFixedParams
+
+
+@dataclass
+class ReGapTokensParams(ReGapParams):
+    drift_reading: str = "media_tokens"
+    positions: str = "media"
+    intervention_layers: Any = "embed"
+    variant: str = "full"
+
+
+class ReGapTokens(ReGap):
+    """[ours] ReGap with a per-token drift corrected where it enters: the input embeddings, at the media tokens
+    (defenses/regap/tokens.py). Adaptive as `regap` (probe, z, tau); the probe reads z after the correction."""
+
+    name = "regap-tokens"
+    description = ("ReGap [reconstructed] with our per-token extension: media-token drift estimated and subtracted "
+                   "at the input embeddings (drift_reading=media_tokens, positions=media, layers=embed)")
+    Params = ReGapTokensParams

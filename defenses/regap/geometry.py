@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from defenses.regap.params import ReGapParams
+from defenses.regap.tokens import TokenDrift, fit_token_drift, row_of
 from defenses.toolkit.anchors import stack_directions, text_directions, unstack_directions
 from defenses.toolkit.artifacts import Manifest, ModelIdentity, artifact_dir, data_hash, load_artifact, save_artifact
 from defenses.toolkit.collect import collect
@@ -47,16 +48,19 @@ class Geometry:
     skipped: dict[str, str] = field(default_factory=dict)  # signatures without a drift, and why
     directory: Path | None = None
     manifest: Manifest | None = None
+    tokens: TokenDrift | None = None  # per-token drift [ours], with drift_reading=media_tokens
 
     @property
     def signatures(self) -> list[str]:
         return sorted(k for k in self.drifts if k != POOLED)
 
-    def drift_key(self, modality: str, scope: str = "per_modality") -> tuple[str | None, str]:
+    def drift_key(self, modality: str, scope: str = "per_modality", reading: str = "last") -> tuple[str | None, str]:
         """(drift key, how it was chosen) for an input's modality; (None, "text") for text-only inputs."""
         kinds = media_kinds(modality)
         if not kinds:
             return None, TEXT
+        if reading == "media_tokens":
+            return self._tokens().key(modality, scope)
         if scope == "pooled":
             return POOLED, "pooled"
         if modality in self.drifts:
@@ -66,9 +70,20 @@ class Geometry:
             return max(same, key=lambda s: (self.n_pairs.get(s, 0), s)), "same-media"
         return POOLED, "pooled-fallback"
 
-    def vector(self, key: str, layer: int, variant: str, units: str) -> torch.Tensor:
+    def _tokens(self) -> TokenDrift:
+        if self.tokens is None:
+            raise ValueError("this ReGap geometry has no per-token drift: calibrate with drift_reading=media_tokens")
+        return self.tokens
+
+    def vector(self, key: str, layer: int, variant: str, units: str, reading: str = "last") -> torch.Tensor:
         """The correction vector v_L [d] (float32): the drift's variant, raw (`relative`) or unit-norm (`unit`)."""
-        v = apply_variant(self.drifts[key][layer].float(), variant, self.directions[layer].unit)
+        if reading == "media_tokens":
+            tok = self._tokens()
+            v = apply_variant(tok.drifts[key][row_of(layer)].float(), variant, tok.refusal[row_of(layer)])
+        else:
+            if layer < 0:
+                raise ValueError("the last-token drift has no input-embedding row: use drift_reading=media_tokens")
+            v = apply_variant(self.drifts[key][layer].float(), variant, self.directions[layer].unit)
         if units == "unit":
             v = v / v.norm().clamp_min(1e-12)
         elif units != "relative":
@@ -116,7 +131,11 @@ def fit_geometry(backend: ModelBackend, samples: list[Sample], params: ReGapPara
                          f"text twins (same source_id and label) for the paired estimator. Skipped: {skipped}")
     drifts[POOLED] = torch.stack([pooled_drift(per_layer_for_pool[layer]) for layer in range(num_layers)])
     n_pairs[POOLED] = sum(n_pairs.values())
-    return Geometry(num_layers, directions, drifts, n_pairs, skipped)
+    tokens = None
+    if params.drift_reading == "media_tokens":
+        tokens = fit_token_drift(backend, samples, classes=params.classes, estimator=params.estimator,
+                                 batch_size=params.batch_size, progress=progress)
+    return Geometry(num_layers, directions, drifts, n_pairs, skipped, tokens=tokens)
 
 
 # -- artifact ----------------------------------------------------------------------------------------------
@@ -154,6 +173,13 @@ def save_geometry(geometry: Geometry, directory: Path, *, model: ModelIdentity, 
     )
     tensors = stack_directions(geometry.directions, geometry.num_layers)
     tensors.update({f"drift.{sig}": table for sig, table in geometry.drifts.items()})
+    if geometry.tokens is not None:
+        tensors.update(geometry.tokens.tensors())
+        manifest.extra.update({
+            "token_pairs": geometry.tokens.n_pairs, "token_skipped": geometry.tokens.skipped,
+            "token_diagnostics": geometry.tokens.diagnostics(),
+            "token_convention": "per-token drift [ours]: media-token mean minus typed-request mean; row 0 = EMBED",
+        })
     save_artifact(directory, manifest, tensors)
     geometry.directory, geometry.manifest = directory, manifest
     return directory
@@ -166,4 +192,5 @@ def load_geometry(directory: Path, *, model: ModelIdentity, samples: list[Sample
     directions = unstack_directions(tensors, int(extra["n_text_harmful"]), int(extra["n_text_benign"]))
     drifts = {name[len("drift."):]: t for name, t in tensors.items() if name.startswith("drift.")}
     return Geometry(len(directions), directions, drifts, {k: int(v) for k, v in extra["n_pairs"].items()},
-                    dict(extra.get("skipped_signatures") or {}), directory, manifest)
+                    dict(extra.get("skipped_signatures") or {}), directory, manifest,
+                    TokenDrift.from_tensors(tensors, extra))

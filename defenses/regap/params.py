@@ -22,6 +22,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "variant": ("full", "orth", "par"),
     "units": ("relative", "unit"),
     "positions": ("all_prompt", "media", "last"),
+    "drift_reading": ("last", "media_tokens"),
     "phase": ("prefill", "prefill_decode"),
     "score": ("corrected", "delta"),
     "decision": ("two_level", "continuous"),
@@ -50,6 +51,10 @@ class ReGapParams:
     drift_scope: str = "per_modality"
     variant: str = "orth"
     units: str = "relative"
+    # [ours] where the drift is read: `last` (the last prompt token of each decoder layer, the paper's read-out) or
+    # `media_tokens` (per-token: media-token mean minus typed-request mean, also at the input embeddings;
+    # defenses/regap/tokens.py). `media_tokens` corrects media positions only and allows `embed` layers.
+    drift_reading: str = "last"
     # -- intervention (section 7) ------------------------------------------------------------------------------
     intervention_layers: Any = "band:25%-50%"
     positions: str = "all_prompt"
@@ -73,6 +78,9 @@ class ReGapParams:
     search_bar_drop: float = 0.02  # benign acceptance may fall at most this much below lambda = 0 (ReGap §9.1)
     # -- global ------------------------------------------------------------------------------------------------
     strength: float = 1.0  # multiplies every lambda; 0 gives exactly the undefended model
+    # When the probe's coefficients change, the final prefill recomputes only from the first intervention layer,
+    # reusing the probe's media encodings, layers and KV cache below it (false: a second full prefill, as before).
+    resume_prefill: bool = True
     batch_size: int = 8  # forward batch size of calibration passes
 
     def __post_init__(self) -> None:
@@ -80,7 +88,7 @@ class ReGapParams:
             value = getattr(self, name)
             if value not in allowed:
                 raise UnknownNameError(f"ReGap {name} value", str(value), list(allowed))
-        for name in ("allow_overlap", "adaptive"):
+        for name in ("allow_overlap", "adaptive", "resume_prefill"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"ReGap parameter {name} must be true or false, got {getattr(self, name)!r}")
         for name in ("lambda_probe", "lambda_weak", "lambda_strong", "strength", "ramp", "benign_budget",
@@ -102,13 +110,23 @@ class ReGapParams:
                 raise ValueError(f"ReGap parameter {name} must name a task selector")
         parse_part(self.calibration_part)
         parse_part(self.validation_part)
-        LayerSpec.parse(self.intervention_layers)
+        spec = LayerSpec.parse(self.intervention_layers)
         if self.diagnostic_layers != "auto":
-            LayerSpec.parse(self.diagnostic_layers)
+            if "embed" in LayerSpec.parse(self.diagnostic_layers).points:
+                raise ValueError("ReGap diagnostic_layers cannot include 'embed': z is read at decoder layers")
+        if self.drift_reading == "media_tokens" and self.positions != "media":
+            raise ValueError("ReGap drift_reading=media_tokens is a per-token drift of media tokens: it needs "
+                             f"positions=media (got positions={self.positions})")
+        if "embed" in spec.points and self.drift_reading != "media_tokens":
+            raise ValueError("ReGap intervention_layers with 'embed' need drift_reading=media_tokens: at the input "
+                             "embeddings the last prompt token is a template token, where no drift can be read")
 
     # What a calibration artifact depends on (the rest only changes inference).
     def geometry_key(self) -> dict[str, Any]:
-        return {"estimator": self.estimator, "classes": self.classes, "position": "last", "reference": "text"}
+        key = {"estimator": self.estimator, "classes": self.classes, "position": "last", "reference": "text"}
+        if self.drift_reading != "last":  # only then, so existing artifacts keep their cache key
+            key["drift_reading"] = self.drift_reading
+        return key
 
     def with_changes(self, **changes: Any) -> ReGapParams:
         return replace(self, **changes)
@@ -127,6 +145,7 @@ class Settings:
     variant: str
     units: str
     drift_scope: str
+    drift_reading: str
     positions: str
     phase: str
     adaptive: bool
@@ -137,6 +156,7 @@ class Settings:
     lambda_strong: float
     ramp: float
     strength: float
+    resume_prefill: bool = True
 
     @classmethod
     def resolve(cls, params: ReGapParams, num_layers: int) -> Settings:
@@ -150,10 +170,10 @@ class Settings:
             diag = LayerSpec.parse(params.diagnostic_layers).resolve(num_layers)
         return cls(
             intervention_layers=int_layers, diagnostic_layers=diag, variant=params.variant, units=params.units,
-            drift_scope=params.drift_scope, positions=params.positions, phase=params.phase,
+            drift_scope=params.drift_scope, drift_reading=params.drift_reading, positions=params.positions, phase=params.phase,
             adaptive=params.adaptive, score=params.score, decision=params.decision,
             lambda_probe=params.lambda_probe, lambda_weak=params.lambda_weak, lambda_strong=params.lambda_strong,
-            ramp=params.ramp, strength=params.strength,
+            ramp=params.ramp, strength=params.strength, resume_prefill=params.resume_prefill,
         )
 
     @property

@@ -31,6 +31,7 @@ from defenses.regap.params import Settings
 from defenses.regap.positions import pass_shape, position_mask, shift_rows
 from defenses.toolkit.anchors import ZScorer
 from harness.backends.base import ForwardState, LayerHook, ModelBackend, PrefillOutput, PreparedBatch
+from harness.backends.resume import Checkpoint
 from harness.records import Sample
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ class RowPlan:
     final: torch.Tensor | None = None  # [B] chosen coefficient
     reused: bool = False
     probe_s: float = 0.0
-    prefills: int = 0  # full prefill passes run for the final generation (0 when the probe's was reused)
+    prefills: int = 0  # full prefill passes run for the final generation (0 when the probe's was reused or resumed)
+    resumed_from: int | None = None  # the layer the final prefill resumed from (the probe's checkpoint), if any
     any_nonzero: bool = False
 
     def set_coef(self, coef: torch.Tensor) -> None:
@@ -88,7 +90,7 @@ class Prober:
 
         if key not in self._tables:
             s = self.settings
-            self._tables[key] = torch.stack([self.geometry.vector(key, layer, s.variant, s.units)
+            self._tables[key] = torch.stack([self.geometry.vector(key, layer, s.variant, s.units, s.drift_reading)
                                              for layer in s.intervention_layers]).to(self.device)
         return self._tables[key]
 
@@ -97,7 +99,7 @@ class Prober:
 
         keys, choice, rows, taus = [], [], [], []
         for s in samples:
-            key, how = self.geometry.drift_key(s.modality, self.settings.drift_scope)
+            key, how = self.geometry.drift_key(s.modality, self.settings.drift_scope, self.settings.drift_reading)
             keys.append(key)
             choice.append(how)
             rows.append(self._table(key) if key is not None else None)
@@ -231,16 +233,25 @@ class Prober:
             self._partial_pass(backend, batch, plan, "baseline")
         plan.set_coef(self.coefficients(plan, self.settings.lambda_probe))
         plan.mode = "probe"
+        # Everything below the first intervention layer is the same in the probe and the final prefill: keep it,
+        # so the final prefill (when the coefficients change) recomputes only from that layer on.
+        resumable = self.settings.resume_prefill and backend.supports_resume
+        checkpoint = Checkpoint(min(self.settings.intervention_layers)) if resumable else None
+        extra = {"checkpoint": checkpoint} if checkpoint is not None else {}
         prefill: PrefillOutput | None
         try:
-            prefill = backend.prefill(batch, (), keep_cache=True)
+            prefill = backend.prefill(batch, (), keep_cache=True, **extra)
         except StopPass:
             prefill = None
         plan.mode = "final"
+        plan.probe_s = time.perf_counter() - t0
         if prefill is None or not plan.reused:
             assert plan.final is not None
             plan.set_coef(plan.final)
-            plan.prefills = 1
             prefill = None
-        plan.probe_s = time.perf_counter() - t0
+            if checkpoint is not None and checkpoint.ready:
+                prefill = backend.prefill(batch, (), keep_cache=True, resume=checkpoint)
+                plan.resumed_from = checkpoint.layer
+            else:
+                plan.prefills = 1
         return prefill

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Re-exported: the one overlap check of the toolkit lives in splits.py.
-from defenses.toolkit.splits import CalibrationDataError, Identity, check_disjoint  # noqa: F401
+from defenses.toolkit.splits import CalibrationDataError, Identity, check_disjoint, take_part  # noqa: F401
 from harness.records import Sample
 from tasks.base import select
 
@@ -60,29 +60,35 @@ def holdout(samples: Sequence[Sample], fraction: float, seed: int) -> tuple[list
 
 
 def load_split(context, data: str | None, validation: str | None, *, what: str, n_per_group: int | None = None,
-               holdout_fraction: float = 0.2, seed: int = 0) -> CalibrationSplit:
+               holdout_fraction: float = 0.2, seed: int = 0, data_part: str = "",
+               validation_part: str = "") -> CalibrationSplit:
     """Training and validation samples for a defense from task selectors, checked against the run's samples.
 
-    `validation=None` holds out `holdout_fraction` of `data` by source_id. `n_per_group` caps each
-    (task, configuration, label) group of both parts (seeded, as `--limit` does).
+    `validation=None` holds out `holdout_fraction` of `data` by source_id. `data_part` / `validation_part` keep a
+    part of each selector's sources (`"0-80%"`, splits.take_part), so one task can give both, disjoint by source,
+    and neither needs the split a run tunes on. `n_per_group` caps each (task, configuration, label) group of both
+    parts (seeded, as `--limit` does).
     """
     if not data:
         raise CalibrationDataError(f"{what} needs calibration data: pass data=TASK_SELECTOR (e.g. "
                                    f"organism-calibration) or a trained artifact")
     if context.load_samples is None:
         raise CalibrationDataError(f"{what}: this context cannot load task samples (no load_samples)")
-    train = labelled(context.load_samples(data), f"{what} data {data!r}")
+    data_name = f"{data} [{data_part}]" if data_part else data
+    train = labelled(take_part(context.load_samples(data), data_part, seed), f"{what} data {data_name!r}")
     if validation:
-        val = labelled(context.load_samples(validation), f"{what} validation {validation!r}")
-        check_disjoint(train, val, what=f"{what} data {data!r}", against=f"its validation data {validation!r}")
-        description = f"{data} (+ validation {validation})"
+        val_name = f"{validation} [{validation_part}]" if validation_part else validation
+        val = labelled(take_part(context.load_samples(validation), validation_part, seed),
+                       f"{what} validation {val_name!r}")
+        check_disjoint(train, val, what=f"{what} data {data_name!r}", against=f"its validation data {val_name!r}")
+        description = f"{data_name} (+ validation {val_name})"
     else:
         train, val = holdout(train, holdout_fraction, seed)
         train, val = labelled(train, f"{what} data {data!r}"), labelled(val, f"{what} held-out validation")
-        description = f"{data} (validation: {holdout_fraction:.0%} held out by source_id, seed {seed})"
+        description = f"{data_name} (validation: {holdout_fraction:.0%} held out by source_id, seed {seed})"
     if n_per_group is not None:
         train, val = select(train, n_per_group, seed), select(val, n_per_group, seed)
     evaluation = list(context.evaluation_samples)
-    check_disjoint(train, evaluation, what=f"{what} calibration data {data!r}")
+    check_disjoint(train, evaluation, what=f"{what} calibration data {data_name!r}")
     check_disjoint(val, evaluation, what=f"{what} validation data")
     return CalibrationSplit(train, val, description)

@@ -4,7 +4,10 @@ Positions (per row, read during the prefill pass only):
 - `last`:  the last prompt token (the token that ends `<|im_start|>assistant\\n`), the read-out of the papers;
 - `mean`:  mean over real (non-pad) prompt tokens;
 - `media`: mean over image / audio / video placeholder positions (rows without media give NaN);
-- `text`:  mean over real prompt tokens that are not media placeholders.
+- `text`:  mean over real prompt tokens that are not media placeholders;
+- `request`: [ours] mean over the request's own tokens: media placeholders for rows with media, the typed request
+  (without chat template) for text-only rows (defenses/toolkit/request.py), so paired media / text rows compare
+  the same words.
 The slice or masked mean is taken on the model device and only [B, d] rows are copied to the CPU (defect D4).
 The forward pass stops after the deepest requested layer, since nothing later is needed.
 """
@@ -21,8 +24,8 @@ from harness.records import Sample
 if TYPE_CHECKING:
     import torch
 
-Position = Literal["last", "mean", "media", "text"]
-POSITIONS: tuple[str, ...] = ("last", "mean", "media", "text")
+Position = Literal["last", "mean", "media", "text", "request"]
+POSITIONS: tuple[str, ...] = ("last", "mean", "media", "text", "request")
 
 
 class _StopForward(Exception):
@@ -56,7 +59,8 @@ class Activations:
                            {layer: t[mask] for layer, t in self.states.items()})
 
 
-def _reduce(hidden: torch.Tensor, state: ForwardState, position: str) -> torch.Tensor:
+def _reduce(hidden: torch.Tensor, state: ForwardState, position: str, typed: torch.Tensor | None = None
+            ) -> torch.Tensor:
     import torch
 
     if position == "last":
@@ -65,7 +69,13 @@ def _reduce(hidden: torch.Tensor, state: ForwardState, position: str) -> torch.T
         raise RuntimeError("prompt/media masks missing in a prefill pass")
     prompt = state.prompt_mask.to(hidden.device).bool()
     media = state.media_mask.to(hidden.device).bool()
-    mask = {"mean": prompt, "media": prompt & media, "text": prompt & ~media}[position]
+    if position == "request":
+        from defenses.toolkit.request import request_mask
+
+        assert typed is not None
+        mask = request_mask(typed, prompt, media)
+    else:
+        mask = {"mean": prompt, "media": prompt & media, "text": prompt & ~media}[position]
     weights = mask.unsqueeze(-1).to(torch.float32)
     total = (hidden.float() * weights).sum(dim=1)
     count = weights.sum(dim=1)
@@ -100,12 +110,17 @@ def read_batch(
         raise ValueError("read_batch needs at least one layer")
     deepest = wanted[-1]
     current: dict[int, torch.Tensor] = {}
+    typed = None
+    if position == "request":
+        from defenses.toolkit.request import typed_request_mask
+
+        typed = typed_request_mask(backend, batch)
 
     def reader(layer: int):
         def hook(hidden: torch.Tensor, state: ForwardState) -> None:
             if state.phase != "prefill":
                 return None
-            current[layer] = _reduce(hidden, state, position).detach().cpu()
+            current[layer] = _reduce(hidden, state, position, typed).detach().cpu()
             if layer == deepest:
                 raise _StopForward
             return None

@@ -9,6 +9,9 @@ any model loads) and resolved against the model depth at setup time (range error
     band:25%-50%    the same by depth: a percentage p means layer floor(p / 100 * num_layers), clamped
     12  or  40%     one layer
     [3, 4, 5]  or  "3,4,5"   an explicit list
+    embed  or  [embed, 0]    the input embeddings (EMBED = -1: the input of layers[0], after the media encoders'
+                             features were merged in), alone or with decoder layers [ours: an extension for
+                             ReGap's per-token drift, which can live at the input embeddings]
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from dataclasses import dataclass
 
 _POINT = r"\d+(?:\.\d+)?%|\d+"
 _BAND = re.compile(rf"^band:\s*({_POINT})\s*-\s*({_POINT})$")
-_SINGLE = re.compile(rf"^({_POINT})$")
+_SINGLE = re.compile(rf"^({_POINT}|embed)$")
+EMBED_NAME = "embed"
+EMBED_INDEX = -1  # the backends' EMBED
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,9 @@ class LayerSpec:
             return cls(str(spec), "list", (str(spec),))
         if not isinstance(spec, str):
             items = list(spec)
-            if not items or not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
-                raise ValueError(f"a layer list must hold integers, got {spec!r}")
+            if not items or not all((isinstance(i, int) and not isinstance(i, bool)) or i == EMBED_NAME
+                                    for i in items):
+                raise ValueError(f"a layer list must hold integers (or 'embed'), got {spec!r}")
             return cls(",".join(map(str, items)), "list", tuple(map(str, items)))
         text = spec.strip().replace(" ", "")
         if text == "all":
@@ -51,7 +57,7 @@ class LayerSpec:
         if entries and all(_SINGLE.match(e) for e in entries):
             return cls(text, "list", tuple(entries))
         raise ValueError(f"layer spec {spec!r} is not 'all', 'band:A-B' (indices or percentages), a layer "
-                         "(12 or 40%) or a list of layers (3,4,5)")
+                         "(12 or 40%), a list of layers (3,4,5) or 'embed' (the input embeddings)")
 
     def resolve(self, num_layers: int) -> tuple[int, ...]:
         if num_layers < 1:
@@ -67,6 +73,8 @@ class LayerSpec:
         return tuple(sorted(set(idx)))
 
     def _index(self, point: str, num_layers: int) -> int:
+        if point == EMBED_NAME:
+            return EMBED_INDEX
         if point.endswith("%"):
             pct = float(point[:-1])
             if not 0.0 <= pct <= 100.0:

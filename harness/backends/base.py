@@ -117,6 +117,9 @@ class ModelBackend(abc.ABC):
     """Base class of model backends. Subclasses set `name` and implement the abstract methods."""
 
     name: ClassVar[str] = ""
+    # Whether `prefill` takes `checkpoint=` / `resume=` (harness/backends/resume.py): a second prefill of a batch
+    # that recomputes only the layers after a checkpoint.
+    supports_resume: ClassVar[bool] = False
     # The modalities this backend accepts as input parts.
     modalities: ClassVar[frozenset[str]] = frozenset({"text"})
 

@@ -18,10 +18,11 @@ A test checks that greedy output equals `model.generate` for each architecture.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.backends import hf_hooks
+from harness.backends import resume as resume_mod
 from harness.backends.base import (
     ForwardState,
     GenerationOutput,
@@ -34,6 +35,7 @@ from harness.backends.base import (
 from harness.backends.conversation import ContentStyle, build_messages, check_modalities
 from harness.backends.decoding import TokenChooser
 from harness.backends.hf_scoring import ContinuationScoringMixin
+from harness.backends.resume import Checkpoint
 from harness.records import GenerationConfig, Sample, content_hash
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
         self._model: Any = None
         self._processor: Any = None  # a processor, or the tokenizer for text-only models
         self._state: ForwardState | None = None  # the forward pass under way, read by installed hooks
+        self._logits_to_keep: bool | None = None
 
     # -- subclass interface ------------------------------------------------------------------------------
     def _load_processor(self, **kwargs: Any) -> Any:
@@ -238,10 +241,19 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
         kwargs = {**batch.inputs, **self._forward_extras()}
         return self.model._prepare_position_ids_for_generation(batch.inputs["input_ids"], kwargs)
 
+    supports_resume: ClassVar[bool] = True
+
+    def _new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.model.config.get_text_config())
+
     def _prefill(
-        self, batch: PreparedBatch, layers: Sequence[int], positions: Positions, keep_cache: bool
+        self, batch: PreparedBatch, layers: Sequence[int], positions: Positions, keep_cache: bool,
+        checkpoint: Checkpoint | None = None, resume: Checkpoint | None = None,
     ) -> tuple[dict[int, torch.Tensor], Any, torch.Tensor | None]:
-        """One forward over the prompts: read-outs at `layers`, plus cache and last logits if `keep_cache`."""
+        """One forward over the prompts: read-outs at `layers`, plus cache and last logits if `keep_cache`.
+        `checkpoint` is filled during the pass; `resume` skips what an earlier pass left in it (resume.py)."""
         import torch
 
         layers = [hf_hooks.check_layer(layer, self.num_layers) for layer in layers]
@@ -253,10 +265,25 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
             if media_ids else torch.zeros_like(prompt_mask)
         )
         state = ForwardState(phase="prefill", batch=batch, step=0, prompt_mask=prompt_mask, media_mask=media_mask)
-        inputs = {**batch.inputs, "position_ids": self._prompt_position_ids(batch), "use_cache": keep_cache}
+        positions_ids = resume.position_ids if resume is not None and resume.position_ids is not None else \
+            self._prompt_position_ids(batch)
+        inputs = {**batch.inputs, "position_ids": positions_ids, "use_cache": keep_cache}
         if self._accepts_logits_to_keep():
             inputs["logits_to_keep"] = 1  # only the last position's logits are ever used
-        with hf_hooks.readouts(self.decoder_layers(), layers, positions, prompt_mask) as captured:
+        modules = self.decoder_layers()
+        with ExitStack() as stack:
+            if checkpoint is not None:
+                checkpoint.cache = inputs[self._cache_argument()] = self._new_cache()
+                checkpoint.position_ids = positions_ids
+                inputs["use_cache"] = True
+                stack.enter_context(resume_mod.capturing(modules, checkpoint))
+            if resume is not None:
+                # The media encoders are skipped: the stored embeddings go in instead of ids and media.
+                cache = self._new_cache()
+                inputs = {k: inputs[k] for k in ("attention_mask", "position_ids", "logits_to_keep") if k in inputs}
+                inputs.update({"inputs_embeds": resume.embeds, self._cache_argument(): cache, "use_cache": keep_cache})
+                stack.enter_context(resume_mod.replaying(modules, resume, cache))
+            captured = stack.enter_context(hf_hooks.readouts(modules, layers, positions, prompt_mask))
             out = self._forward(state, inputs)
         hidden = {layer: captured[layer] for layer in layers}
         if not keep_cache:
@@ -266,7 +293,9 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
     def _accepts_logits_to_keep(self) -> bool:
         import inspect
 
-        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        if self._logits_to_keep is None:  # inspect.signature is slow; asked once per prefill
+            self._logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return self._logits_to_keep
 
     def _cache_argument(self) -> str:
         """The forward's name for the KV cache: `cache` since transformers renamed `past_key_values` (the old
@@ -275,8 +304,9 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
 
         return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
-    def prefill(self, batch: PreparedBatch, layers: Sequence[int] = (), *, keep_cache: bool = False) -> PrefillOutput:
-        hidden, cache, logits = self._prefill(batch, layers, "last", keep_cache)
+    def prefill(self, batch: PreparedBatch, layers: Sequence[int] = (), *, keep_cache: bool = False,
+                checkpoint: Checkpoint | None = None, resume: Checkpoint | None = None) -> PrefillOutput:
+        hidden, cache, logits = self._prefill(batch, layers, "last", keep_cache, checkpoint, resume)
         return PrefillOutput(hidden=hidden, past_key_values=cache, last_logits=logits)
 
     def hidden_states(

@@ -63,7 +63,7 @@ class ContinuationScoringMixin:
                 "input_ids": token.unsqueeze(1).to(input_ids.device),
                 "attention_mask": attention_mask,
                 "position_ids": positions,
-                "past_key_values": cache,
+                self._cache_argument(): cache,  # type: ignore[attr-defined]
                 "use_cache": True,
             })
             logits = out.logits[:, -1, :].float()

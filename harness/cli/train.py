@@ -25,9 +25,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     "parameters.")
     add_model_options(o)
     add_storage_options(o)
-    o.add_argument("--data", required=True, help="calibration task selector, e.g. organism-calibration")
+    o.add_argument("--data", default=None,
+                   help="calibration task selector, e.g. organism-calibration (default: the preset's)")
+    o.add_argument("--data-part", default=None, help="part of --data's sources, e.g. 0-80%% (default: the preset's)")
     o.add_argument("--validation", default=None,
                    help="validation task selector (default: the preset's, else 20%% of --data held out)")
+    o.add_argument("--validation-part", default=None,
+                   help="part of --validation's sources for checkpoint selection, e.g. 80-100%% of the same task, "
+                        "so the split a run evaluates or tunes on stays unseen (default: the preset's)")
     o.add_argument("--preset", default=None, help="preset name (default: auto from the model name)")
     add_defense_param_options(o, short=True)
     o.add_argument("--seed", type=int, default=0)
@@ -43,9 +48,10 @@ def cmd_train_omnisteer(args: argparse.Namespace) -> int:
     from harness.run import default_registries, defense_context, load_backend
 
     params = defense_params(args)
-    params.update({"data": args.data, "train": True})
-    if args.validation:
-        params["validation"] = args.validation
+    params["train"] = True
+    for key in ("data", "data_part", "validation", "validation_part"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
     if args.preset:
         params["preset"] = args.preset
     defense = OmniSteer(**params)  # unknown or invalid parameters fail before the model loads

@@ -29,6 +29,7 @@ BUILTIN_DEFENSES = MappingProxyType({
     "regap": "defenses.regap.defense:ReGap",
     "regap-full": "defenses.regap.defense:ReGapFull",
     "regap-fixed": "defenses.regap.defense:ReGapFixed",
+    "regap-tokens": "defenses.regap.defense:ReGapTokens",
     "omnisteer": "defenses.omnisteer.defense:OmniSteer",
     "refusal-steer": "defenses.refusal_steer.defense:RefusalSteer",
     "self-reminder": "defenses.self_reminder:SelfReminder",

@@ -100,11 +100,17 @@ def submit(opts: SubmitOptions, *, standard: Standard, registries: Registries) -
     opts.echo(f"submit: suite {suite.name} ({', '.join(suite.tasks)}), judges "
               f"{', '.join(sorted({pinned.by_task[t.partition(':')[0]] for t in suite.tasks}))}")
 
-    roles = [("defense", opts.defense, opts.defense_params)]
+    params = dict(opts.defense_params)
+    tuned = suite.tuned_params(opts.model, opts.defense)
+    if not params and tuned:
+        params = tuned
+        opts.echo(f"submit: {opts.defense} on {opts.model} runs the standard's settings tuned on validation data: "
+                  + ", ".join(f"{k}={v}" for k, v in params.items()))
+    roles = [("defense", opts.defense, params)]
     if opts.baseline and opts.defense != "none":
         roles.append(("baseline", "none", {}))
-    specs = [(role, _spec(opts, registries, standard, suite, key, tasks, defense, params))
-             for role, defense, params in roles for key, tasks in groups.items()]
+    specs = [(role, _spec(opts, registries, standard, suite, key, tasks, defense, role_params))
+             for role, defense, role_params in roles for key, tasks in groups.items()]
     preflight([spec for role, spec in specs if role == "defense"], registries, opts)
 
     if opts.skip_contract:
@@ -124,7 +130,7 @@ def submit(opts: SubmitOptions, *, standard: Standard, registries: Registries) -
 
     out = opts.out or Path(f"submission__{slug(opts.model)}__{slug(opts.defense)}.zip")
     manifest = build_manifest(standard, suite, registries, model=opts.model, defense=opts.defense,
-                              defense_params=opts.defense_params, contract=contract, limit=opts.limit)
+                              defense_params=params, contract=contract, limit=opts.limit)
     bundle = write_bundle(out, bundle_runs, manifest, contract)
     opts.echo(f"submit: wrote {bundle} ({len(bundle_runs)} runs); send it to the leaderboard maintainers, who add "
               f"it with `harness leaderboard add {bundle.name}`")

@@ -137,3 +137,27 @@ def test_a_suite_the_model_cannot_take_stops_before_any_model_loads(tmp_path, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "which backend 'hf-text' does not accept (it accepts text)" in err[0]
     assert not (cache / "models").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_submission_without_parameters_runs_the_standards_tuned_settings(tmp_path, cache_dir, tiny_text_path,
+                                                                           registries):
+    data = json.loads(json.dumps(STANDARD))
+    data["suites"] = {"tiny": {"models": ["tiny-*"], "tasks": ["smoke:text"], "limit": 1, "max_new_tokens": 2,
+                               "seed": 0, "batch_size": 2,
+                               "tuned": {"tiny-text": {"self-reminder": {"media_only": "wrap"}}}}}
+    standard = parse_standard(data, "test")
+    assert standard.suite("tiny").tuned_params("tiny-text", "self-reminder") == {"media_only": "wrap"}
+    assert standard.suite("tiny").tuned_params("tiny-omni", "self-reminder") == {}
+    result = submit(options(tmp_path, cache_dir, defense="self-reminder", baseline=False), standard=standard,
+                    registries=registries)
+    with zipfile.ZipFile(result.bundle) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["defense"]["params"] == {"media_only": "wrap"}
+    spec = json.loads((result.run_dirs[0] / "spec.json").read_text())
+    assert spec["defense_params"] == {"media_only": "wrap"}
+    # parameters the submitter names win over the tuned ones
+    other = submit(options(tmp_path / "own", cache_dir, defense="self-reminder", baseline=False,
+                           defense_params={"media_only": "skip"}),
+                   standard=standard, registries=registries)
+    with zipfile.ZipFile(other.bundle) as zf:
+        assert json.loads(zf.read("manifest.json"))["defense"]["params"] == {"media_only": "skip"}

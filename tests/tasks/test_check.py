@@ -1,7 +1,6 @@
 """Validation before any model loads: a missing media file, a corrupt image, a wrong field name and an unknown
 hub split each fail with a message naming the file or the field (`harness tasks check` and `harness run`)."""
 
-import pytest
 import yaml
 
 from harness.cli import main

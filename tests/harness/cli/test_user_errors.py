@@ -8,7 +8,6 @@ fails the case if a model would load, so a late failure cannot pass as an early 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
