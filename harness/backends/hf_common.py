@@ -42,6 +42,19 @@ DTYPES = ("float32", "bfloat16", "float16", "auto")
 DEVICES = ("cpu", "cuda", "auto")
 
 
+def check_device(device: str) -> None:
+    """`auto`, or any device string torch accepts (`cpu`, `cpu:0`, `cuda`, `cuda:3`, `mps`, ...)."""
+    if device in DEVICES:
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be 'auto' or a torch device string (cpu, cpu:0, cuda, cuda:3), "
+                         f"got {device!r}") from None
+
+
 class HFBackend(ModelBackend):
     """Base of the `transformers` backends. Subclasses say how to load, template and encode; the rest is here."""
 
@@ -54,8 +67,7 @@ class HFBackend(ModelBackend):
         dtype, device = options.get("dtype", "float32"), options.get("device", "cpu")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        if device not in DEVICES and not device.startswith("cuda:"):
-            raise ValueError(f"device must be one of {DEVICES} or 'cuda:N', got {device!r}")
+        check_device(device)
         super().__init__(model, **options)
         self._model: Any = None
         self._processor: Any = None  # a processor, or the tokenizer for text-only models
@@ -128,9 +140,11 @@ class HFBackend(ModelBackend):
 
         if self.device == "auto":
             return "auto" if torch.cuda.is_available() else {"": "cpu"}
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {self.device!r} requested but CUDA is not available")
-        return {"": self.device}
+        # the CPU is one device: `cpu:0` (accelerate's string) is `cpu` for the loaders
+        return {"": "cpu" if device.type == "cpu" else str(device)}
 
     @property
     def input_device(self) -> torch.device:

@@ -12,13 +12,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from harness.cli import calibrate, check_defense, judges, leaderboard, organism, run, tasks, train
+from harness.cli import calibrate, check_defense, judges, leaderboard, organism, run, sweep, tasks, train
 from harness.cli.common import CLIError
 from harness.provenance import harness_version
 
 # The order of `harness --help`.
 COMMAND_GROUPS = (
     run,  # run, list
+    sweep,  # sweep (a grid of runs, then the leaderboard)
     leaderboard,  # leaderboard build / add, submit
     judges,  # score, compare, judge-agreement
     tasks,  # build advbench-omni, tasks check / download
@@ -47,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "threads"):  # commands that run a model: set before any model loads
+            from harness.run.threads import apply_threads
+
+            apply_threads(args.threads)
         return int(args.func(args) or 0)
     except (CLIError, UnknownNameError, MediaProblemsError, RunLockedError, FileNotFoundError, ValueError,
             JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError) as exc:

@@ -124,7 +124,8 @@ def media_problems(samples: Sequence[Sample]) -> list[str]:
 
 
 # -- the run -----------------------------------------------------------------------------------------------
-def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunResult:
+def execute(spec: RunSpec, options: RunOptions, registries: Registries, *, backend: Any = None) -> RunResult:
+    """One run in this process; `backend`: an already loaded model to use (the sweep loads each model once)."""
     echo = options.echo
     context = TaskContext(cache_dir=options.cache_dir, data_root=options.data_root)
     samples = load_samples(spec, registries, context)
@@ -144,7 +145,8 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
 
         timing: dict[str, Any] = {}
         if pending:
-            backend, defense, timing = _generate(spec, options, registries, context, store, pending, samples)
+            backend, defense, timing = _generate(spec, options, registries, context, store, pending, samples,
+                                                 backend=backend)
             store.write_json("run_info.json", _run_info(spec, options, backend, defense, timing,
                                                         store.read_json("run_info.json")))
             if defense.status:
@@ -155,34 +157,48 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
             if status:
                 notes.append(f"defense {spec.defense} is {status}")
 
-        judge = registries.judges.get(spec.judge)(**spec.judge_params)
-        try:
-            score_run(store, samples, judge, options)
-        finally:
-            judge.close()
-        summary = write_summary(store, spec, samples, default_judge=judge.id, judges={judge.id: judge.describe()},
-                                notes=notes)
-    for note in notes:
-        echo(f"NOTE: {note}")
-    echo(format_table(summary))
-    echo(f"results: {store.dir}")
+        summary = finish_run(store, spec, samples, registries, options, notes)
     return RunResult(spec.run_id, store.dir, summary, n_cached, len(pending), notes)
 
 
+def finish_run(store: RunStore, spec: RunSpec, samples: Sequence[Sample], registries: Registries,
+               options: RunOptions, notes: Sequence[str]) -> dict[str, Any]:
+    """Judge what lacks a verdict, write and show the summary (the end of every run, however it was generated)."""
+    judge = registries.judges.get(spec.judge)(**spec.judge_params)
+    try:
+        score_run(store, samples, judge, options)
+    finally:
+        judge.close()
+    summary = write_summary(store, spec, samples, default_judge=judge.id, judges={judge.id: judge.describe()},
+                            notes=notes)
+    for note in notes:
+        options.echo(f"NOTE: {note}")
+    options.echo(format_table(summary))
+    options.echo(f"results: {store.dir}")
+    return summary
+
+
 def _generate(spec: RunSpec, options: RunOptions, registries: Registries, context: TaskContext,
-              store: RunStore, pending: Sequence[Sample], samples: Sequence[Sample]):
-    backend = make_backend(registries, spec.model, options.cache_dir, backend=spec.backend,
-                           revision=spec.model_revision, dtype=spec.dtype, device=options.device,
-                           system_prompt=spec.system_prompt)
-    t0 = time.perf_counter()
-    backend.load()
-    load_s = time.perf_counter() - t0
+              store: Any, pending: Sequence[Sample], samples: Sequence[Sample], *, backend: Any = None,
+              after_setup: Callable[[], None] | None = None):
+    """Load (unless given), set the defense up, then generate `pending` into `store` (anything with the run
+    store's `append_generations`, e.g. a rank's shard file). `after_setup` runs once the defense is set up."""
+    load_s = 0.0
+    if backend is None:
+        backend = make_backend(registries, spec.model, options.cache_dir, backend=spec.backend,
+                               revision=spec.model_revision, dtype=spec.dtype, device=options.device,
+                               system_prompt=spec.system_prompt)
+        t0 = time.perf_counter()
+        backend.load()
+        load_s = time.perf_counter() - t0
 
     defense = defense_class(registries, spec.defense)(**spec.defense_params)
     t0 = time.perf_counter()
     defense.setup(backend, defense_context(registries, spec.model, context, seed=spec.seed,
                                            show_progress=options.show_progress, evaluation_samples=samples))
     setup_s = time.perf_counter() - t0
+    if after_setup is not None:
+        after_setup()
 
     from tqdm import tqdm
 
