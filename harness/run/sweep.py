@@ -120,7 +120,7 @@ def progress_table(states: Sequence[CellState]) -> str:
 def _mark(state: CellState | None) -> str:
     if state is None:
         return "-"
-    return f"{state.status} {state.run_id[:8]}" if state.status == DONE else state.status
+    return f"{state.status} {state.run_id.rsplit('__', 1)[-1][:8]}" if state.status == DONE else state.status
 
 
 # -- running -----------------------------------------------------------------------------------------------
