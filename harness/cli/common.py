@@ -85,8 +85,9 @@ def add_defense_param_options(p: argparse.ArgumentParser, *, short: bool = False
 
 def add_endpoint_options(p: argparse.ArgumentParser) -> None:
     """The LLM judge's endpoint options (mapped to judge parameters; only given ones are passed)."""
-    p.add_argument("--judge-base-url", default=None, metavar="URL",
-                   help="OpenAI-compatible endpoint of the LLM judge (judge param base_url)")
+    p.add_argument("--judge-base-url", default=None, metavar="URL[,URL...]",
+                   help="OpenAI-compatible endpoint(s) of the LLM judge, comma separated: requests go to the least "
+                        "busy (judge param base_url)")
     p.add_argument("--judge-model", default=None, metavar="NAME", help="judge model name (judge param model)")
     p.add_argument("--judge-concurrency", type=int, default=None, metavar="N",
                    help="concurrent judge requests (judge param concurrency)")
