@@ -148,6 +148,9 @@ def report(result: dict[str, Any]) -> str:
     g, j = result["generation"], result["judge"]
     lines = [f"# python -m benchmarks.scale_out {' '.join(result['argv'])}   ({result['machine']['cpus']} CPUs, "
              f"load average before {result['load_before']}, after {result['load_after']})",
+             *(["# CONTENDED: the load average exceeded the CPU count (other jobs shared the machine)"]
+               if max((result["load_before"] or [0])[0], (result["load_after"] or [0])[0])
+               > result["machine"]["cpus"] else []),
              f"generation: {g['model']} on {g['tasks']} --limit {g['limit']}, {g['max_new_tokens']} new tokens, "
              f"batch {g['batch_size']}, one thread per process",
              "  round  1 process samples/s  2 ranks samples/s  ratio   wall s (1 / 2)"]

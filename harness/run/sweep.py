@@ -165,7 +165,7 @@ def _run_model(model: str, todo: list[CellState], states: list[CellState], regis
     if executor.name == "ray":
         from harness.run.ray_executor import ActorPool
 
-        pool = ActorPool(first, _run_options(options, first, todo[0].cell, batch_size, None), registries, executor)
+        pool = ActorPool(first, _run_options(options, todo[0].cell, batch_size), registries, executor)
     else:
         device = rank_device(options.device, ranks)
         if group is not None and not ranks.is_main:
@@ -182,7 +182,7 @@ def _run_model(model: str, todo: list[CellState], states: list[CellState], regis
             state.status = RUNNING
             echo(f"-- cell {states.index(state) + 1}/{len(states)}: {model} x {state.cell.defense_label} x "
                  f"{state.cell.tasks_label} (run {state.run_id})")
-            run_options = _run_options(options, state.spec, state.cell, batch_size, ranks)
+            run_options = _run_options(options, state.cell, batch_size)
             t0 = time.perf_counter()
             try:
                 if pool is not None:
@@ -209,8 +209,7 @@ def _run_model(model: str, todo: list[CellState], states: list[CellState], regis
     return ran
 
 
-def _run_options(options: SweepOptions, spec: RunSpec, cell: Cell, batch_size: int | None,
-                 ranks: Ranks | None) -> RunOptions:
+def _run_options(options: SweepOptions, cell: Cell, batch_size: int | None) -> RunOptions:
     return RunOptions(runs_dir=options.runs_dir, cache_dir=options.cache_dir, data_root=options.data_root,
                       batch_size=batch_size or cell.batch_size, device=options.device,
                       show_progress=options.show_progress, echo=options.echo)
