@@ -17,8 +17,9 @@ RUN = ("run", "--model", "tiny-text", "--tasks", "smoke:text", "--max-new-tokens
        "--no-progress", "--threads", "1")
 
 
-def harness(*args, cache_dir):
-    env = {**os.environ, "HARNESS_CACHE": str(cache_dir), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+def harness(*args, cache_dir, **extra_env):
+    env = {**os.environ, "HARNESS_CACHE": str(cache_dir), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           **extra_env}
     for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "RAY_ADDRESS"):
         env.pop(var, None)
     proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env, capture_output=True,
@@ -50,3 +51,15 @@ def test_two_ray_actors_equal_one_process(tmp_path, cache_dir, tiny_text_path):
     again = harness(*RUN, "--out", str(tmp_path / "ray"), "--executor", "ray", "--ray-actors", "2",
                     cache_dir=cache_dir)
     assert "40 cached, 0 new" in again
+
+
+def test_a_lost_actor_costs_its_batch_not_the_run(tmp_path, cache_dir, tiny_text_path):
+    marker = tmp_path / "died"
+    out = harness(*RUN, "--out", str(tmp_path / "ray"), "--executor", "ray", "--ray-actors", "2",
+                  "--defense", "tests.support.die_once:DieOnceDefense", cache_dir=cache_dir,
+                  HARNESS_TEST_DIE_MARKER=str(marker))
+    assert marker.exists()  # an actor really died
+    assert "a Ray actor was lost; 1 left" in out
+    (got,) = (tmp_path / "ray").glob("*/spec.json")
+    ids = [r["sample_id"] for r in read_jsonl(got.parent / "generations.jsonl")]
+    assert len(ids) == len(set(ids)) == 40

@@ -100,3 +100,34 @@ def test_shipped_grids_run_the_standard_suite_with_its_pinned_judges(name):
             assert c.judge == standard.judges[standard.pinned[task.partition(":")[0]]].judge
     assert {c.model for c in cells} == set(grid.models) and all(suite.matches(m) for m in grid.models)
     assert "none" in {c.defense for c in cells}  # the baseline every overhead ratio needs
+
+
+def test_sweep_under_torchrun_shards_every_cell_and_matches_one_process(tmp_path, cache_dir, tiny_text_path,
+                                                                        tiny_vl_path, harness_env, capsys):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from harness.store import read_jsonl
+
+    root = Path(__file__).resolve().parents[2]
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(GRID)
+    env = {**os.environ, "HARNESS_CACHE": str(cache_dir), "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "harness", "sweep",
+                           str(grid), "--out", str(tmp_path / "ranks"), "--no-leaderboard", "--no-progress"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("(2 ranks)") == 4 and "4/4 cells done" in proc.stdout
+
+    assert main(["sweep", str(grid), "--out", str(tmp_path / "one"), "--no-leaderboard", "--no-progress"]) == 0
+    capsys.readouterr()
+    ranks = sorted(p.parent for p in (tmp_path / "ranks").glob("*/summary.json"))
+    one = sorted(p.parent for p in (tmp_path / "one").glob("*/summary.json"))
+    assert [p.name for p in ranks] == [p.name for p in one] and len(one) == 4
+    for a, b in zip(ranks, one):
+        ga = {d["sample_id"]: d["response"] for d in read_jsonl(a / "generations.jsonl")}
+        gb = {d["sample_id"]: d["response"] for d in read_jsonl(b / "generations.jsonl")}
+        assert ga == gb and len(ga) == sum(1 for _ in read_jsonl(a / "generations.jsonl"))
+        assert json.loads((a / "summary.json").read_text()) == json.loads((b / "summary.json").read_text())
