@@ -73,17 +73,16 @@ def shard_of(sample_id: str, world: int) -> int:
 
 
 def rank_device(device: str, ranks: Ranks | None) -> str:
-    """Each rank on its own GPU: `cuda` (or `auto` with CUDA present) becomes `cuda:<local rank>`; an explicit
-    device string (`cpu`, `cpu:0`, `cuda:3`) is kept as given."""
-    if ranks is None:
+    """Each rank on its own GPU: `cuda` (or `auto` with CUDA present) becomes `cuda:<local rank>` (modulo the GPUs
+    there are, so more ranks than GPUs share them); an explicit device string (`cpu`, `cpu:0`, `cuda:3`) is kept."""
+    if ranks is None or device not in ("cuda", "auto"):
         return device
-    if device == "cuda":
-        return f"cuda:{ranks.local_rank}"
-    if device == "auto":
-        import torch
+    import torch
 
-        return f"cuda:{ranks.local_rank}" if torch.cuda.is_available() else "cpu"
-    return device
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device == "auto" and not count:
+        return "cpu"
+    return f"cuda:{ranks.local_rank % count if count else ranks.local_rank}"
 
 
 def shard_path(run_dir: Path, rank: int) -> Path:
