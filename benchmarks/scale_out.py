@@ -58,6 +58,7 @@ def run_once(ranks: int, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     session = json.loads(info_path.read_text())["sessions"][-1]
     return {"ranks": ranks, "generated": session["generated"], "generate_s": round(session["generate_s"], 3),
             "samples_per_s": round(session["samples_per_s"], 2), "wall_s": round(wall, 2),
+            "per_rank": [[r["generated"], round(r["samples_per_s"], 1)] for r in session.get("ranks") or [] if r],
             "summary": json.loads((info_path.parent / "summary.json").read_text())["rows"]}
 
 
@@ -153,10 +154,11 @@ def report(result: dict[str, Any]) -> str:
                > result["machine"]["cpus"] else []),
              f"generation: {g['model']} on {g['tasks']} --limit {g['limit']}, {g['max_new_tokens']} new tokens, "
              f"batch {g['batch_size']}, one thread per process",
-             "  round  1 process samples/s  2 ranks samples/s  ratio   wall s (1 / 2)"]
+             "  round  1 process samples/s  2 ranks samples/s  ratio   wall s (1 / 2)   per rank: samples @ samples/s"]
     for i, r in enumerate(g["rounds"]):
+        per_rank = ", ".join(f"{n} @ {rate}" for n, rate in r["two"]["per_rank"])
         lines.append(f"  {i:>5}  {r['one']['samples_per_s']:>19.2f}  {r['two']['samples_per_s']:>17.2f}  "
-                     f"x{r['ratio']:<5.2f}  {r['one']['wall_s']:.1f} / {r['two']['wall_s']:.1f}")
+                     f"x{r['ratio']:<5.2f}  {r['one']['wall_s']:.1f} / {r['two']['wall_s']:.1f}      {per_rank}")
     lines.append(f"  median ratio x{g['median_ratio']:.2f} (target >= 1.6); whole command, model loading included: "
                  f"x{g['median_wall_ratio']:.2f}")
     lines.append(f"judge: stub servers with {j['slots']} slots x {j['delay_s']} s per request "
