@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from judges.base import JudgeBudgetExceeded, JudgeConfigError
+from judges.endpoints import Endpoint, EndpointPool, split_urls
 from judges.usage import Budget, Usage
 
 
@@ -104,76 +105,88 @@ class ChatClient:
         import openai
 
         self._openai = openai
-        self._client = openai.AsyncOpenAI(base_url=base_url or None, api_key=api_key, timeout=timeout_s,
-                                          max_retries=0)
-        self._httpx = _httpx_module(self._client)
+        # `base_url` may name several servers (comma separated): each gets `concurrency` slots (judges/endpoints.py)
+        self._pool = EndpointPool(split_urls(base_url), lambda url: openai.AsyncOpenAI(
+            base_url=url or None, api_key=api_key, timeout=timeout_s, max_retries=0), concurrency)
+        self._httpx = _httpx_module(self._pool.endpoints[0].client)
         self.model = model
         self.temperature = temperature
         self.policy = policy
         self.budget = budget
         self.usage = usage
-        self._sem = asyncio.Semaphore(max(1, concurrency))
         self._rng = random.Random(seed)  # jitter only; a seed keeps test timings reproducible
 
     async def close(self) -> None:
-        await self._client.close()
+        await self._pool.close()
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        return self._pool.stats()
 
     async def complete(self, messages: Sequence[Mapping[str, str]], *, max_tokens: int,
                        valid: Callable[[str], bool]) -> Answer:
         """One judge call with retries. Raises CallFailed, JudgeBudgetExceeded or JudgeConfigError."""
         openai = self._openai
         transport_failures = parse_failures = attempts = 0
+        failed_at: Endpoint | None = None  # a retry goes to another server when there is one
         while True:
             attempts += 1
             retry_after: float | None = None
-            async with self._sem:
-                reason = self.budget.exceeded(self.usage)  # checked with a slot held: waiting calls see the count
-                if reason:
-                    raise JudgeBudgetExceeded(reason)
-                self.usage.requests += 1
-                try:
-                    # `post` with a plain body (the openai client's documented way to call any endpoint) skips the
-                    # typed-params transform and model construction, ~2 ms of CPU per call that would otherwise cap
-                    # throughput at high concurrency; status errors, timeouts and retries behave the same.
-                    resp = await self._client.post(
-                        "/chat/completions", cast_to=self._httpx.Response,
-                        body={"model": self.model, "messages": list(messages), "temperature": self.temperature,
-                              "max_tokens": max_tokens})
-                    content, pt, ct = _extract(resp.json())
-                except openai.APIStatusError as exc:
-                    status = exc.status_code
-                    if status in ABORT_STATUS:
-                        raise JudgeConfigError(f"judge endpoint answered HTTP {status} ({_message(exc)}): check "
-                                               "the model name, base URL and API key") from None
-                    kind = classify_status(status)
-                    self.usage.add_error(kind)
-                    error = f"HTTP {status}: {_message(exc)}"
-                    if kind == "client":
-                        self.usage.failed_calls += 1
-                        raise CallFailed(kind, f"error: {error}") from None
-                    retry_after = parse_retry_after(exc.response.headers)
-                except openai.APITimeoutError:
-                    kind, error = "timeout", "request timed out"
-                    self.usage.add_error(kind)
-                except openai.APIConnectionError as exc:
-                    kind, error = "connection", f"connection error: {exc}"
-                    self.usage.add_error(kind)
-                except (_Malformed, json.JSONDecodeError, openai.APIResponseValidationError) as exc:
-                    kind, error = "malformed", f"malformed response body: {str(exc)[:200]}"
-                    self.usage.add_error(kind)
-                else:
-                    self.usage.completions += 1
-                    self.usage.prompt_tokens += pt
-                    self.usage.completion_tokens += ct
-                    if valid(content):
-                        return Answer(content, pt, ct, attempts)
-                    self.usage.add_error("malformed")
-                    parse_failures += 1
-                    if parse_failures > self.policy.parse_retries:
-                        self.usage.failed_calls += 1
-                        raise CallFailed("malformed", content)
-                    self.usage.retries += 1
-                    continue  # an unparseable answer is not a load problem: ask again at once
+            endpoint = self._pool.pick(avoid=failed_at)
+            endpoint.load += 1
+            try:
+                async with endpoint.slots:
+                    reason = self.budget.exceeded(self.usage)  # checked holding a slot: waiting calls see the count
+                    if reason:
+                        raise JudgeBudgetExceeded(reason)
+                    self.usage.requests += 1
+                    try:
+                        # `post` with a plain body (the openai client's documented way to call any endpoint) skips the
+                        # typed-params transform and model construction, ~2 ms of CPU per call that would otherwise cap
+                        # throughput at high concurrency; status errors, timeouts and retries behave the same.
+                        resp = await endpoint.client.post(
+                            "/chat/completions", cast_to=self._httpx.Response,
+                            body={"model": self.model, "messages": list(messages), "temperature": self.temperature,
+                                  "max_tokens": max_tokens})
+                        content, pt, ct = _extract(resp.json())
+                    except openai.APIStatusError as exc:
+                        status = exc.status_code
+                        if status in ABORT_STATUS:
+                            raise JudgeConfigError(f"judge endpoint answered HTTP {status} ({_message(exc)}): check "
+                                                   "the model name, base URL and API key") from None
+                        kind = classify_status(status)
+                        self.usage.add_error(kind)
+                        error = f"HTTP {status}: {_message(exc)}"
+                        if kind == "client":
+                            self.usage.failed_calls += 1
+                            raise CallFailed(kind, f"error: {error}") from None
+                        retry_after = parse_retry_after(exc.response.headers)
+                    except openai.APITimeoutError:
+                        kind, error = "timeout", "request timed out"
+                        self.usage.add_error(kind)
+                    except openai.APIConnectionError as exc:
+                        kind, error = "connection", f"connection error: {exc}"
+                        self.usage.add_error(kind)
+                    except (_Malformed, json.JSONDecodeError, openai.APIResponseValidationError) as exc:
+                        kind, error = "malformed", f"malformed response body: {str(exc)[:200]}"
+                        self.usage.add_error(kind)
+                    else:
+                        self.usage.completions += 1
+                        self.usage.prompt_tokens += pt
+                        self.usage.completion_tokens += ct
+                        if valid(content):
+                            endpoint.served += 1
+                            return Answer(content, pt, ct, attempts)
+                        self.usage.add_error("malformed")
+                        parse_failures += 1
+                        if parse_failures > self.policy.parse_retries:
+                            self.usage.failed_calls += 1
+                            raise CallFailed("malformed", content)
+                        self.usage.retries += 1
+                        continue  # an unparseable answer is not a load problem: ask again at once
+            finally:
+                endpoint.load -= 1
+            endpoint.failures += 1
+            failed_at = endpoint
             transport_failures += 1
             if transport_failures > self.policy.max_retries:
                 self.usage.failed_calls += 1

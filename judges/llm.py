@@ -30,6 +30,7 @@ from judges.aio import LoopThread
 from judges.base import Judge, JudgeBudgetExceeded, JudgeConfigError, JudgeItem
 from judges.cache import CachedAnswer, JudgeCache, cache_key
 from judges.client import Answer, CallFailed, ChatClient, RetryPolicy
+from judges.endpoints import split_urls
 from judges.parsing import PARSER_VERSION, Parsed
 from judges.templates import TEMPLATES, TemplateSet, calls_of, check_samples, decide, plan_for, template_variables
 from judges.usage import Budget, Usage
@@ -90,6 +91,7 @@ class LLMJudge(Judge):
         super().__init__(**params)
         p: LLMParams = self.params
         p.api_key_env = p.api_key_env or ""  # `--judge-param api_key_env=` arrives as None (an empty YAML value)
+        p.base_url = ",".join(split_urls(p.base_url or None)) if p.base_url else ""  # a YAML list: several servers
         if not p.model:
             raise ValueError("judge llm needs a model: --judge-model NAME (or --judge-param model=NAME)")
         if p.api_key_env and not os.environ.get(p.api_key_env):
@@ -123,7 +125,7 @@ class LLMJudge(Judge):
         }
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, **self.config(), "base_url": _public_url(self.params.base_url),
+        return {"id": self.id, **self.config(), "base_url": ",".join(_public_url(u) for u in split_urls(self.params.base_url)),
                 "label": f"LLM judge {self.params.model}"}
 
     # -- hooks -----------------------------------------------------------------------------------------------

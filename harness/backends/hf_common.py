@@ -44,6 +44,19 @@ if TYPE_CHECKING:
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
+def check_device(device: str) -> None:
+    """`auto`, or any device string torch accepts (`cpu`, `cpu:0`, `cuda`, `cuda:3`, `mps`, ...)."""
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be 'auto' or a torch device string (cpu, cpu:0, cuda, cuda:3), "
+                         f"got {device!r}") from None
+
+
 class HFBackend(ContinuationScoringMixin, ModelBackend):
     """Base of the `transformers` backends. Subclasses say how to load, template and encode; the rest is here."""
 
@@ -56,13 +69,7 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
         dtype, device = options.get("dtype", "float32"), options.get("device", "cpu")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        if device != "auto":
-            import torch
-
-            try:  # any device string torch accepts (`cpu:0` from a launcher, `cuda:3`)
-                torch.device(device)
-            except (RuntimeError, ValueError):
-                raise ValueError(f"device {device!r} is not a torch device; use cpu, cuda, cuda:N or auto") from None
+        check_device(device)
         super().__init__(model, **options)
         self._model: Any = None
         self._processor: Any = None  # a processor, or the tokenizer for text-only models
@@ -136,9 +143,11 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
 
         if self.device == "auto":
             return "auto" if torch.cuda.is_available() else {"": "cpu"}
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {self.device!r} requested but CUDA is not available")
-        return {"": self.device}
+        # the CPU is one device: `cpu:0` (accelerate's string) is `cpu` for the loaders
+        return {"": "cpu" if device.type == "cpu" else str(device)}
 
     @property
     def input_device(self) -> torch.device:

@@ -12,7 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from harness.cli import analyze, calibrate, check_defense, judges, leaderboard, lm_eval, organism, run, tasks, train
+from harness.cli import (analyze, calibrate, check_defense, judges, leaderboard, lm_eval, organism, run, sweep, tasks,
+                         train)
 from harness.cli.common import ArgumentParser, CLIError, check_device
 from harness.provenance import harness_version
 
@@ -20,6 +21,7 @@ from harness.provenance import harness_version
 COMMAND_GROUPS = (
     run,  # run, list
     lm_eval,  # lm-eval ARGS...
+    sweep,  # sweep (a grid of runs, then the leaderboard)
     leaderboard,  # leaderboard build / add, submit
     judges,  # score, compare, judge-agreement
     tasks,  # build advbench-omni, tasks check / download
@@ -62,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "device", None):  # every command that runs a model: refused before anything loads
             check_device(args.device)
+        if hasattr(args, "threads"):  # commands that run a model: set before any model loads
+            from harness.run.threads import apply_threads
+
+            apply_threads(args.threads)
         return int(args.func(args) or 0)
     except (CLIError, CorruptFile, UnknownNameError, MediaProblemsError, RunLockedError, ValueError,
             JudgeBudgetExceeded, JudgeConfigError, ArtifactMismatchError, *USER_OS_ERRORS) as exc:

@@ -92,7 +92,16 @@ def defense_params(args: argparse.Namespace) -> dict[str, Any]:
 # -- option groups -----------------------------------------------------------------------------------------
 def add_device_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="float32", choices=list(DTYPES))
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, auto")
+    p.add_argument("--device", default="cpu", help="auto or a torch device: cpu, cpu:0, cuda, cuda:3 (under "
+                   "torchrun, `cuda` means each rank's own GPU)")
+    add_threads_option(p)
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    """--threads, for every command that runs a model (applied by the entry point before the command runs)."""
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads of this process (default: $OMP_NUM_THREADS, else the cores divided by the "
+                        "ranks on this node)")
 
 
 def add_model_options(p: argparse.ArgumentParser, *, repeat: bool = False) -> None:
@@ -133,8 +142,9 @@ def add_defense_param_options(p: argparse.ArgumentParser, *, short: bool = False
 
 def add_endpoint_options(p: argparse.ArgumentParser) -> None:
     """The LLM judge's endpoint options (mapped to judge parameters; only given ones are passed)."""
-    p.add_argument("--judge-base-url", default=None, metavar="URL",
-                   help="OpenAI-compatible endpoint of the LLM judge (judge param base_url)")
+    p.add_argument("--judge-base-url", default=None, metavar="URL[,URL...]",
+                   help="OpenAI-compatible endpoint(s) of the LLM judge, comma separated: requests go to the least "
+                        "busy (judge param base_url)")
     p.add_argument("--judge-model", default=None, metavar="NAME", help="judge model name (judge param model)")
     p.add_argument("--judge-concurrency", type=int, default=None, metavar="N",
                    help="concurrent judge requests (judge param concurrency)")
@@ -143,6 +153,24 @@ def add_endpoint_options(p: argparse.ArgumentParser) -> None:
 def endpoint_params(args: argparse.Namespace) -> dict[str, Any]:
     mapping = {"judge_base_url": "base_url", "judge_model": "model", "judge_concurrency": "concurrency"}
     return {param: getattr(args, opt) for opt, param in mapping.items() if getattr(args, opt, None) is not None}
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Where generations are computed (torchrun / accelerate launches are detected, no option needed)."""
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local: this process, or its rank under torchrun / accelerate launch; ray: actors of a Ray "
+                        "cluster, this process the only writer")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else start a local one)")
+    p.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="Ray actors (default: one per GPU of the cluster; on CPUs one per --ray-cpus-per-actor)")
+    p.add_argument("--ray-cpus-per-actor", type=int, default=1, metavar="N", help="CPUs per Ray actor (default 1)")
+
+
+def executor_options(args: argparse.Namespace) -> Any:
+    from harness.run.executors import ExecutorOptions
+
+    return ExecutorOptions(args.executor, args.ray_address, args.ray_actors, args.ray_cpus_per_actor)
 
 
 def add_standard_option(p: argparse.ArgumentParser) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import config
-from harness.cli.common import CLIError, add_endpoint_options, add_storage_options, endpoint_params, params
+from harness.cli.common import (CLIError, add_endpoint_options, add_storage_options, add_threads_option,
+                                endpoint_params, params)
 
 EXIT_BUDGET = 3  # `harness score` stopped by the judge budget: partial verdicts saved
 
@@ -23,6 +24,7 @@ def _judge_options(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--judge-config", metavar="YAML", help="judge parameters from a YAML mapping")
     add_endpoint_options(p)
     add_storage_options(p, data_root=False)
+    add_threads_option(p)  # the classifier judge runs a model
 
 
 def _make_judge(args: argparse.Namespace) -> Any:

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from harness import config
-from harness.cli.common import CLIError, add_storage_options, positive_int
+from harness.cli.common import CLIError, add_storage_options, add_threads_option, positive_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +45,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e = osub.add_parser("eval", allow_abbrev=False, help="held-out figures of an organism directory or model name")
     e.add_argument("model", help="organism or a trained directory")
     add_storage_options(e, data_root=False)
+    add_threads_option(e)
     e.add_argument("--no-probes", action="store_true", help="only the refusal / exact-answer table")
     e.set_defaults(func=cmd_eval)
 

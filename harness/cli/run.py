@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import config
-from harness.cli.common import (add_defense_param_options, add_endpoint_options, add_include_path_option,
-                                add_model_options, add_storage_options, defense_params, endpoint_params, params,
-                                positive_int, task_context)
+from harness.cli.common import (add_defense_param_options, add_endpoint_options, add_executor_options,
+                                add_include_path_option, add_model_options, add_storage_options, defense_params,
+                                endpoint_params, executor_options, params, positive_int, task_context)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -40,13 +40,15 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=config.DEFAULT_RUNS_DIR, help="runs directory (default: ./runs)")
     add_storage_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_options(p)
     add_include_path_option(p)
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.records import GenerationConfig
-    from harness.run import RunOptions, build_spec, default_registries, execute
+    from harness.run import RunOptions, build_spec, default_registries
+    from harness.run.executors import run
     from tasks.base import parse_task_list
 
     registries = default_registries(args.include_path)
@@ -62,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     options = RunOptions(runs_dir=Path(args.out), cache_dir=context.cache_dir, data_root=context.data_root,
                          batch_size=args.batch_size, device=args.device, show_progress=not args.no_progress)
-    execute(spec, options, registries)
+    run(spec, options, registries, executor_options(args))
     return 0
 
 

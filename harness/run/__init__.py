@@ -14,7 +14,7 @@ from harness.run.zoo import BUILTIN_MODELS, ModelAlias, ResolvedModel, aliases, 
 __all__ = [
     "BUILTIN_DEFENSES", "BUILTIN_JUDGES", "BUILTIN_MODELS", "BUILTIN_TASKS", "MediaProblemsError", "ModelAlias",
     "Registries", "ResolvedModel", "RunOptions", "RunResult", "aliases", "backend_name", "build_spec",
-    "contract_loaders", "default_registries", "defense_class", "defense_context", "execute", "load_backend", "load_samples",
-    "make_backend", "media_problems", "resolve_model", "samples_loader", "score_run", "task_instance",
+    "contract_loaders", "default_registries", "defense_class", "defense_context", "execute", "load_backend",
+    "load_samples", "make_backend", "media_problems", "resolve_model", "samples_loader", "score_run", "task_instance",
     "write_summary",
 ]

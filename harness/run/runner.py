@@ -131,7 +131,8 @@ def media_problems(samples: Sequence[Sample]) -> list[str]:
 
 
 # -- the run -----------------------------------------------------------------------------------------------
-def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunResult:
+def execute(spec: RunSpec, options: RunOptions, registries: Registries, *, backend: Any = None) -> RunResult:
+    """One run in this process; `backend`: an already loaded model to use (the sweep loads each model once)."""
     echo = options.echo
     RunStore(options.runs_dir, spec.run_id).check_unlocked()  # a second process on this run stops before pre-flight
     context = TaskContext(cache_dir=options.cache_dir, data_root=options.data_root)
@@ -154,7 +155,8 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
         timing: dict[str, Any] = {}
         backend = defense = None
         if pending:
-            backend, defense, timing = _generate(spec, options, registries, context, store, pending, samples)
+            backend, defense, timing = _generate(spec, options, registries, context, store, pending, samples,
+                                                 backend=backend)
             store.write_json("run_info.json", _run_info(spec, options, backend, defense, timing,
                                                         store.read_json("run_info.json")))
             if defense.status:
@@ -165,43 +167,60 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries) -> RunRe
             if status:
                 notes.append(f"defense {spec.defense} is {status}")
 
-        if utility_todo:
-            from harness.run.lm_eval import run_utility
-
-            run_utility(spec, options, registries, store.dir, utility_todo, utility_manager, samples, backend,
-                        defense)
-        judge = registries.judges.get(spec.judge)(**spec.judge_params)
-        try:
-            score_run(store, samples, judge, options)
-        finally:
-            judge.close()
-        summary = write_summary(store, spec, samples, default_judge=judge.id, judges={judge.id: judge.describe()},
-                                notes=notes)
-    for note in summary.get("notes") or notes:  # the summary adds e.g. a benign/harmful imbalance
-        echo(f"NOTE: {note}")
-    echo(format_table(summary))
-    if summary.get("utility"):
-        from harness.utility import format_utility
-
-        echo(format_utility(summary["utility"]))
-    echo(f"results: {store.dir}")
+        summary = finish_run(store, spec, samples, registries, options, notes, backend=backend, defense=defense,
+                             utility=(utility_todo, utility_manager))
     return RunResult(spec.run_id, store.dir, summary, n_cached, len(pending), notes)
 
 
+def finish_run(store: RunStore, spec: RunSpec, samples: Sequence[Sample], registries: Registries,
+               options: RunOptions, notes: Sequence[str], *, backend: Any = None, defense: Any = None,
+               utility: tuple[list[str], Any] | None = None) -> dict[str, Any]:
+    """Run the `--utility` lm-eval tasks still to do (with the loaded model and defense, else loading them), judge
+    what lacks a verdict, write and show the summary: the end of every run, however it was generated."""
+    todo, manager = utility if utility is not None else _utility_plan(spec, store.dir)
+    if todo:
+        from harness.run.lm_eval import run_utility
+
+        run_utility(spec, options, registries, store.dir, todo, manager, samples, backend, defense)
+    judge = registries.judges.get(spec.judge)(**spec.judge_params)
+    try:
+        score_run(store, samples, judge, options)
+    finally:
+        judge.close()
+    summary = write_summary(store, spec, samples, default_judge=judge.id, judges={judge.id: judge.describe()},
+                            notes=notes)
+    for note in summary.get("notes") or notes:  # the summary adds e.g. a benign/harmful imbalance
+        options.echo(f"NOTE: {note}")
+    options.echo(format_table(summary))
+    if summary.get("utility"):
+        from harness.utility import format_utility
+
+        options.echo(format_utility(summary["utility"]))
+    options.echo(f"results: {store.dir}")
+    return summary
+
+
 def _generate(spec: RunSpec, options: RunOptions, registries: Registries, context: TaskContext,
-              store: RunStore, pending: Sequence[Sample], samples: Sequence[Sample]):
-    backend = make_backend(registries, spec.model, options.cache_dir, backend=spec.backend,
-                           revision=spec.model_revision, dtype=spec.dtype, device=options.device,
-                           system_prompt=spec.system_prompt)
-    t0 = time.perf_counter()
-    backend.load()
-    load_s = time.perf_counter() - t0
+              store: Any, pending: Sequence[Sample], samples: Sequence[Sample], *, backend: Any = None,
+              after_setup: Callable[[], None] | None = None):
+    """Load (unless given), set the defense up, then generate `pending` into `store` (anything with the run
+    store's `append_generations`, e.g. a rank's shard file). `after_setup` runs once the defense is set up."""
+    load_s = 0.0
+    if backend is None:
+        backend = make_backend(registries, spec.model, options.cache_dir, backend=spec.backend,
+                               revision=spec.model_revision, dtype=spec.dtype, device=options.device,
+                               system_prompt=spec.system_prompt)
+        t0 = time.perf_counter()
+        backend.load()
+        load_s = time.perf_counter() - t0
 
     defense = defense_class(registries, spec.defense)(**spec.defense_params)
     t0 = time.perf_counter()
     defense.setup(backend, defense_context(registries, spec.model, context, seed=spec.seed,
                                            show_progress=options.show_progress, evaluation_samples=samples))
     setup_s = time.perf_counter() - t0
+    if after_setup is not None:
+        after_setup()
 
     from tqdm import tqdm
 

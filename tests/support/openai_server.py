@@ -82,9 +82,12 @@ class OpenAIStubServer:
     """Start with `start()`, stop with `stop()`; `url` is the base URL to give the client (ends in /v1)."""
 
     def __init__(self, plan: FaultPlan | None = None, *, delay: float = 0.0, default_answer: str = "safe",
-                 model: str = "stub-judge", port: int = 0) -> None:
+                 model: str = "stub-judge", port: int = 0, slots: int = 0) -> None:
         self.plan = plan or FaultPlan()
         self.delay = delay
+        # slots > 0: at most that many requests are worked on at once, the rest queue (a GPU server's batch), so
+        # the server's capacity is slots / delay requests per second
+        self.slots = threading.BoundedSemaphore(slots) if slots > 0 else None
         self.default_answer = default_answer
         self.model = model
         self.stats = ServerStats()
@@ -197,6 +200,9 @@ def _handler_for(server: OpenAIStubServer) -> type[BaseHTTPRequestHandler]:
             try:
                 if fault == "timeout":
                     time.sleep(server.plan.timeout_delay)
+                elif server.delay and server.slots is not None:
+                    with server.slots:
+                        time.sleep(server.delay)
                 elif server.delay:
                     time.sleep(server.delay)
                 if fault == "429":
@@ -239,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--delay", type=float, default=0.0, help="seconds each request sleeps before answering")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--slots", type=int, default=0, help="requests worked on at once (0: unlimited)")
     args = p.parse_args(argv)
-    server = OpenAIStubServer(delay=args.delay, port=args.port)
+    server = OpenAIStubServer(delay=args.delay, port=args.port, slots=args.slots)
     print(f"PORT {server.port}", flush=True)
     try:
         server._httpd.serve_forever(poll_interval=0.1)
