@@ -10,6 +10,8 @@ from typing import Any
 
 DEFAULT_MODEL = "organism"  # the model organism (docs/organism.md): shipped weights, CPU-sized
 DEFAULT_TASKS = "organism-safety"
+# lm-eval utility tasks of the default job (with the default tasks only): safety and utility side by side
+DEFAULT_UTILITY = "organism-utility,organism-utility-image"
 DEFAULT_JUDGE = "keyword"
 DEFAULT_DEFENSE = "none"
 DEFAULT_RUNS_DIR = "runs"

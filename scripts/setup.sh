@@ -2,7 +2,8 @@
 # Set up a CPU environment for omni-safety harness in ./.venv:
 #   system packages: espeak-ng (offline TTS) and GNU FreeFont (typography images); with --test also Debian's
 #   chromium for the browser tests of the leaderboard;
-#   Python packages: the harness (editable) with the pins of constraints/cpu.txt and, with --test, test extras.
+#   Python packages: the harness (editable) with lm-eval and the pins of constraints/cpu.txt and, with --test,
+#   test extras.
 # Re-running is cheap: installed pieces are skipped. Needs Python >= 3.11 ($PYTHON, default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ fi
 PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: need Python >= 3.11" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-extras=""
+extras="[lm-eval]"  # the default job measures utility through lm-evaluation-harness
 ((with_tests)) && extras="[test]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints/cpu.txt -e ".${extras}" 2>&1 \
   | grep -v "is ignored: it is neither a file nor a directory" || true

@@ -25,10 +25,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     p.add_argument("--defense", default=config.DEFAULT_DEFENSE, help="registered defense name or module:Class")
     add_defense_param_options(p)
-    p.add_argument("--tasks", default=config.DEFAULT_TASKS,
-                   help="comma-separated tasks; `task:cfg1,cfg2` picks configurations; `;` separates such tasks")
-    p.add_argument("--utility", default="", metavar="TASKS",
-                   help="comma-separated lm-eval tasks run with the same model and defense (e.g. organism-utility)")
+    p.add_argument("--tasks", default=None,
+                   help="comma-separated tasks; `task:cfg1,cfg2` picks configurations; `;` separates such tasks "
+                        f"(default: {config.DEFAULT_TASKS})")
+    p.add_argument("--utility", default=None, metavar="TASKS",
+                   help="comma-separated lm-eval tasks run with the same model and defense (default: "
+                        f"{config.DEFAULT_UTILITY} with the default tasks, none otherwise; '' for none)")
     p.add_argument("--judge", default=config.DEFAULT_JUDGE, help="judge name")
     p.add_argument("--judge-param", action="append", metavar="KEY=VALUE", help="judge parameter (repeatable)")
     add_endpoint_options(p)
@@ -53,12 +55,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     registries = default_registries(args.include_path)
     context = task_context(args)
+    utility = args.utility if args.utility is not None else (config.DEFAULT_UTILITY if args.tasks is None else "")
     spec = build_spec(
         registries, context,
-        model=args.model, model_revision=args.revision, backend=args.backend, tasks=parse_task_list(args.tasks),
+        model=args.model, model_revision=args.revision, backend=args.backend,
+        tasks=parse_task_list(args.tasks or config.DEFAULT_TASKS),
         defense=args.defense, defense_params=defense_params(args),
         judge=args.judge, judge_params={**params(args.judge_param, None, "judge"), **endpoint_params(args)},
-        utility=[t.strip() for t in args.utility.split(",") if t.strip()],
+        utility=[t.strip() for t in utility.split(",") if t.strip()],
         limit=args.limit, seed=args.seed, generation=GenerationConfig(max_new_tokens=args.max_new_tokens),
         dtype=args.dtype, system_prompt=args.system_prompt,
     )
