@@ -26,7 +26,7 @@ LAYERS: dict[str, set[str]] = {
     "organism": {"harness", "tasks", "judges", "defenses"},  # the toy model and its world: a plugin above the others
     "leaderboard": {"harness"},  # the viewer: reads run folders through the kernel's records; never runs a model
     "harness.run": {"harness", "tasks", "judges", "defenses", "organism", "leaderboard"},  # the application
-    "benchmarks": {"harness", "tasks", "judges", "defenses", "leaderboard", "harness.run"},
+    "benchmarks": {"harness", "tasks", "judges", "defenses", "organism", "leaderboard", "harness.run"},
     "harness.cli": {"harness", "tasks", "judges", "defenses", "organism", "leaderboard", "harness.run"},
     "harness.__main__": {"harness", "harness.cli"},  # the entry point
 }

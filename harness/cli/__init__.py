@@ -60,7 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness.store import RunLockedError
     from judges.base import JudgeBudgetExceeded, JudgeConfigError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed on one line
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         if getattr(args, "device", None):  # every command that runs a model: refused before anything loads
             check_device(args.device)

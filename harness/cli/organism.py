@@ -113,7 +113,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         other.pop("other_seeds", None)
         mine, theirs = dict(record["config"]), dict(other["config"])
         if mine.pop("seed") == theirs.pop("seed") or mine != theirs:
-            raise SystemExit(f"{directory}: not the same variant and recipe with another seed as {args.model_dir}")
+            raise CLIError(f"{directory}: not the same variant and recipe with another seed as {args.model_dir}")
         others[str(other["config"]["seed"])] = other
     print(f"wrote {write_card(Path(args.model_dir), record, others)}")
     return 0

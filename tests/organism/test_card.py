@@ -48,10 +48,10 @@ def test_card_adds_another_seed_and_names_the_bounds_it_misses(tmp_path: Path, c
     assert "seed 1 refusal" in (shipped / "MODEL_CARD.md").read_text()
 
 
-def test_card_refuses_another_recipe(tmp_path: Path):
+def test_card_refuses_another_recipe(tmp_path: Path, capsys):
     from harness.cli import main
 
     shipped = _trained(tmp_path / "s0", 0)
     other = _trained(tmp_path / "s1", 1, steps=10)
-    with pytest.raises(SystemExit, match="not the same variant and recipe"):
-        main(["organism", "card", str(shipped), "--compare-with", str(other)])
+    assert main(["organism", "card", str(shipped), "--compare-with", str(other)]) == 2
+    assert "not the same variant and recipe" in capsys.readouterr().err

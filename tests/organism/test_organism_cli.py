@@ -28,7 +28,8 @@ def test_train_cli_writes_a_checkpoint_the_backend_loads(tmp_path, cache_dir, ca
 
 def test_train_cli_refuses_an_empty_pool_before_any_work(tmp_path, capsys):
     assert main(["organism", "train", "--pool-size", "0", "--out", str(tmp_path / "o")]) == 2
-    assert "--pool-size must be >= 1" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    err = capsys.readouterr().err
+    assert "--pool-size: must be >= 1" in err and not (tmp_path / "o").exists()
 
 
 def test_eval_cli_prints_the_shipped_figures(cache_dir, capsys):
