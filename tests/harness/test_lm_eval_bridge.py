@@ -149,6 +149,7 @@ def test_lm_eval_steered_model_matches_refusal_steer(text_backend, tiny_text_pat
             (with_nl, _), (nl_only, _) = oracle.loglikelihood([_ll(head, "\n" + cont), _ll(head, "\n")])
             (mine, _), = ours.loglikelihood([_ll(prompt, cont)])
             worst = max(worst, abs((with_nl - nl_only) - mine))
+    print(f"worst |lm-eval steered - ours| log-likelihood difference: {worst:.2e}")
     assert worst < 1e-5, worst
 
 
