@@ -45,10 +45,13 @@ def items(n: int, tag: str) -> list[JudgeItem]:
 
 
 class ServerProcess:
-    def __init__(self, delay: float) -> None:
+    """The stub OpenAI-compatible server (tests/support/openai_server.py) in its own process."""
+
+    def __init__(self, delay: float, slots: int | None = None) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.openai_server", "--delay", str(delay)],
-                                     cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        extra = ["--slots", str(slots)] if slots is not None else []
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.openai_server", "--delay", str(delay),
+                                      *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line.startswith("PORT "):
             self.proc.kill()

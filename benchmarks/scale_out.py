@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.judge_throughput import ServerProcess
 from harness.records import Generation, Sample, user_message
 from judges.base import JudgeItem
 from judges.llm import LLMJudge
@@ -80,20 +81,6 @@ def measure_generation(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- 2. judge over several servers ---------------------------------------------------------------------------
-class ServerProcess:
-    def __init__(self, delay: float, slots: int) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.openai_server", "--delay", str(delay),
-                                      "--slots", str(slots)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        if not line.startswith("PORT "):
-            self.proc.kill()
-            raise RuntimeError(f"stub server did not start: {line!r}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}/v1"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 def items(n: int, tag: str) -> list[JudgeItem]:

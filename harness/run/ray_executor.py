@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.records import Generation, RunSpec, Sample
+from harness.records import RunSpec, Sample
 from harness.run.registries import Registries
 from harness.run.runner import (MediaProblemsError, RunOptions, RunResult, _run_info, finish_run, load_samples,
-                                media_problems)
+                                media_problems, record_batch)
 from harness.run.zoo import resolve_model
 from harness.store import RunStore
 from tasks.base import TaskContext
@@ -167,13 +167,7 @@ class ActorPool:
                                        "command again to resume") from None
                 options.echo(f"a Ray actor was lost; {len(self.actors)} left, its batch is handed out again")
                 continue
-            if len(outputs) != len(batch):
-                raise RuntimeError(f"defense {spec.defense} returned {len(outputs)} outputs for {len(batch)} samples")
-            store.append_generations(
-                Generation(sample_id=s.id, task=s.task, config=s.config, label=s.label, modality=s.modality,
-                           response=o.text, n_prompt_tokens=o.n_prompt_tokens, n_new_tokens=o.n_new_tokens,
-                           defense_info=o.info, seconds=dt / len(batch), batch_size=len(batch))
-                for s, o in zip(batch, outputs))
+            record_batch(store, spec, batch, outputs, dt)
             busy_s += dt
             idle.append(actor)
         gen_s = time.perf_counter() - t0

@@ -200,6 +200,18 @@ def finish_run(store: RunStore, spec: RunSpec, samples: Sequence[Sample], regist
     return summary
 
 
+def record_batch(store: Any, spec: RunSpec, batch: Sequence[Sample], outputs: Sequence[Any], seconds: float) -> None:
+    """Append one generated batch to `store` (the run store, or a rank's shard file), each answer with its share of
+    the batch's time; a defense that returns the wrong number of answers stops the run."""
+    if len(outputs) != len(batch):
+        raise RuntimeError(f"defense {spec.defense} returned {len(outputs)} outputs for {len(batch)} samples")
+    store.append_generations(
+        Generation(sample_id=s.id, task=s.task, config=s.config, label=s.label, modality=s.modality,
+                   response=o.text, n_prompt_tokens=o.n_prompt_tokens, n_new_tokens=o.n_new_tokens,
+                   defense_info=o.info, seconds=seconds / len(batch), batch_size=len(batch))
+        for s, o in zip(batch, outputs))
+
+
 def _generate(spec: RunSpec, options: RunOptions, registries: Registries, context: TaskContext,
               store: Any, pending: Sequence[Sample], samples: Sequence[Sample], *, backend: Any = None,
               after_setup: Callable[[], None] | None = None):
@@ -234,14 +246,7 @@ def _generate(spec: RunSpec, options: RunOptions, registries: Registries, contex
             outputs = defense.generate(backend, batch, spec.generation)
             dt = time.perf_counter() - t0
             gen_s += dt
-            if len(outputs) != len(batch):
-                raise RuntimeError(f"defense {spec.defense} returned {len(outputs)} outputs for {len(batch)} samples")
-            store.append_generations(
-                Generation(sample_id=s.id, task=s.task, config=s.config, label=s.label, modality=s.modality,
-                           response=o.text, n_prompt_tokens=o.n_prompt_tokens, n_new_tokens=o.n_new_tokens,
-                           defense_info=o.info, seconds=dt / len(batch), batch_size=len(batch))
-                for s, o in zip(batch, outputs)
-            )
+            record_batch(store, spec, batch, outputs, dt)
             bar.update(len(batch))
     timing = {"load_s": load_s, "setup_s": setup_s, "generate_s": gen_s, "generated": len(ordered),
               "samples_per_s": len(ordered) / gen_s if gen_s else None, "batch_size": options.batch_size,
