@@ -34,14 +34,14 @@ from harness.backends.base import (
 )
 from harness.backends.conversation import ContentStyle, build_messages, check_modalities
 from harness.backends.decoding import TokenChooser
-from harness.backends.hf_scoring import ContinuationScoringMixin
+from harness.backends.hf_scoring import ContinuationScoringMixin, float_logits
 from harness.backends.resume import Checkpoint
 from harness.records import GenerationConfig, Sample, content_hash
 
 if TYPE_CHECKING:
     import torch
 
-DTYPES = ("float32", "bfloat16", "float16", "auto")
+DTYPES = ("float32", "bfloat16", "float16", "float64", "auto")  # float64: exact comparisons on tiny models
 
 
 def check_device(device: str) -> None:
@@ -134,9 +134,8 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
     def _torch_dtype(self) -> Any:
         import torch
 
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}[
-            self.dtype
-        ]
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+                "float64": torch.float64, "auto": "auto"}[self.dtype]
 
     def _device_map(self) -> Any:
         import torch
@@ -297,7 +296,7 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
         hidden = {layer: captured[layer] for layer in layers}
         if not keep_cache:
             return hidden, None, None
-        return hidden, _output_cache(out), out.logits[:, -1, :].float()
+        return hidden, _output_cache(out), float_logits(out.logits[:, -1, :])
 
     def _accepts_logits_to_keep(self) -> bool:
         import inspect
@@ -404,7 +403,7 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
                     cache_argument: cache,
                     "use_cache": True,
                 })
-                logits = out.logits[:, -1, :].float()
+                logits = float_logits(out.logits[:, -1, :])
         finally:
             if prefill is not None:  # restore the caller's prompt-only cache, so it can be continued again
                 extra = cache.get_seq_length() - prompt_len

@@ -11,7 +11,7 @@ prompt token" away from T - 1, which defenses acting at the last position would 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import ContinuationScore, ForwardState, PreparedBatch
 
@@ -66,7 +66,7 @@ class ContinuationScoringMixin:
                 self._cache_argument(): cache,  # type: ignore[attr-defined]
                 "use_cache": True,
             })
-            logits = out.logits[:, -1, :].float()
+            logits = float_logits(out.logits[:, -1, :])
         lp = torch.stack(logprobs, dim=1).cpu()
         gr = torch.stack(greedy, dim=1).cpu()
         scores = []
@@ -76,3 +76,10 @@ class ContinuationScoringMixin:
                                             is_greedy=bool(gr[row, span].all()),
                                             token_logprobs=[float(x) for x in lp[row, span]]))
         return scores
+
+
+def float_logits(logits: Any) -> Any:
+    """Logits in float32 at least (half-precision models), float64 kept (exact comparisons on tiny models)."""
+    import torch
+
+    return logits if logits.dtype == torch.float64 else logits.float()

@@ -15,7 +15,7 @@ from harness import config
 if TYPE_CHECKING:
     from tasks.base import TaskContext
 
-DTYPES = ("float32", "bfloat16", "float16", "auto")
+DTYPES = ("float32", "bfloat16", "float16", "float64", "auto")
 
 
 class CLIError(Exception):
