@@ -7,28 +7,16 @@ model output with markup is shown as text and runs nothing. Saves test-artifacts
 
 from __future__ import annotations
 
-import functools
-import http.server
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from judges.keyword import KeywordJudge
+from tests.support.browser import chromium_context, open_page, require_browser, serve
 from tests.support.leaderboard_runs import media_samples, refuse_every, text_samples, write_scored_run
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium; .ci/run does)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
-                                                             "(pip install -e '.[test]')")
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+sync_api = require_browser()
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "leaderboard-index.png"
 EVIL = ('<script>window.__pwned = "script"</script><img src=x onerror="window.__pwned = \'img\'">'
         '</script><b>not bold</b>')
@@ -70,27 +58,14 @@ def standard_module():
 
 @pytest.fixture(scope="module")
 def server(site: Path) -> Iterator[str]:
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser_context():
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), headless=True,
-                                                       args=ARGS, viewport={"width": 1400, "height": 900})
+    with chromium_context(sync_api) as context:
         yield context
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(params=["file", "http"])
@@ -100,10 +75,7 @@ def base(request, site: Path) -> str:
 
 @pytest.fixture
 def page(browser_context):
-    page = browser_context.new_page()
-    page.errors = []  # console errors and uncaught exceptions of this page
-    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page = open_page(browser_context)
     yield page
     page.close()
 
