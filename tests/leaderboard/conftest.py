@@ -98,3 +98,35 @@ def submitted(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Subm
                 status = main(argv)
             assert status == 0, f"harness {' '.join(argv)} exited {status}:\n{out.getvalue()}"
     return Submitted(bundle, standard, board, site, out.getvalue())
+
+
+# -- the browser tests' fixtures (each browser test module defines the `site` they serve) ----------------------
+@pytest.fixture(scope="module")
+def server(site: Path):
+    from tests.support.browser import serve
+
+    with serve(site) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser_context():
+    from tests.support.browser import chromium_context, require_browser
+
+    with chromium_context(require_browser()) as context:
+        yield context
+
+
+@pytest.fixture(params=["file", "http"])
+def base(request, site: Path) -> str:
+    """The site from file:// and from a static server."""
+    return site.as_uri() + "/" if request.param == "file" else request.getfixturevalue("server")
+
+
+@pytest.fixture
+def page(browser_context):
+    from tests.support.browser import open_page
+
+    page = open_page(browser_context)
+    yield page
+    page.close()

@@ -4,15 +4,14 @@ parses as SVG and has a title and labelled axes; from file:// and from a static 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.browser import chromium_context, open_page, require_browser, serve
+from tests.support.browser import require_browser
 from tests.support.leaderboard_runs import refuse_every, text_samples, write_scored_run
 
-sync_api = require_browser()
+require_browser()  # skips the module without chromium or playwright
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "leaderboard-model-page.png"
 
 
@@ -33,30 +32,6 @@ def site(tmp_path_factory, cache_dir, registries) -> Path:
     out = root / "site"
     build_site(runs, out, standard=parse_standard(STANDARD, "test"), registries=registries, media_roots=[root])
     return out
-
-
-@pytest.fixture(scope="module")
-def server(site: Path) -> Iterator[str]:
-    with serve(site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser_context():
-    with chromium_context(sync_api) as context:
-        yield context
-
-
-@pytest.fixture(params=["file", "http"])
-def base(request, site: Path) -> str:
-    return site.as_uri() + "/" if request.param == "file" else request.getfixturevalue("server")
-
-
-@pytest.fixture
-def page(browser_context):
-    page = open_page(browser_context)
-    yield page
-    page.close()
 
 
 def test_the_analysed_models_rows_link_to_its_page(page, base):

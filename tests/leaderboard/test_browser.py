@@ -7,16 +7,15 @@ model output with markup is shown as text and runs nothing. Saves test-artifacts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from judges.keyword import KeywordJudge
-from tests.support.browser import chromium_context, open_page, require_browser, serve
+from tests.support.browser import require_browser
 from tests.support.leaderboard_runs import media_samples, refuse_every, text_samples, write_scored_run
 
-sync_api = require_browser()
+require_browser()  # skips the module without chromium or playwright
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "leaderboard-index.png"
 EVIL = ('<script>window.__pwned = "script"</script><img src=x onerror="window.__pwned = \'img\'">'
         '</script><b>not bold</b>')
@@ -54,30 +53,6 @@ def standard_module():
     from tests.leaderboard.conftest import STANDARD
 
     return parse_standard(STANDARD, "test")
-
-
-@pytest.fixture(scope="module")
-def server(site: Path) -> Iterator[str]:
-    with serve(site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser_context():
-    with chromium_context(sync_api) as context:
-        yield context
-
-
-@pytest.fixture(params=["file", "http"])
-def base(request, site: Path) -> str:
-    return site.as_uri() + "/" if request.param == "file" else request.getfixturevalue("server")
-
-
-@pytest.fixture
-def page(browser_context):
-    page = open_page(browser_context)
-    yield page
-    page.close()
 
 
 def main_rows(page) -> list[tuple[str, str]]:
