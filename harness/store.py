@@ -64,18 +64,20 @@ class RunStore:
             ) from None
         return lock
 
+    def _check_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"runs folder {self.root} is a file, not a folder")
+
     def check_unlocked(self) -> None:
         """Fail at once when another process holds this run (so a second command stops before its own pre-flight);
         creates nothing. `open` takes the lock for real."""
-        if self.root.exists() and not self.root.is_dir():
-            raise NotADirectoryError(f"runs folder {self.root} is a file, not a folder")
+        self._check_root()
         if (self.dir / ".lock").exists():
             self._acquire().release()
 
     def open(self, spec: RunSpec | None = None) -> RunStore:
         """Create the directory, take the write lock, and record or check the spec."""
-        if self.root.exists() and not self.root.is_dir():
-            raise NotADirectoryError(f"runs folder {self.root} is a file, not a folder")
+        self._check_root()
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = self._acquire()
         try:

@@ -40,7 +40,7 @@ USER_OS_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, Perm
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"{exc.filename}: {exc.strerror.lower()}"
-    return " ".join(str(exc).split("\n")[0].split()) if isinstance(exc, OSError) else str(exc)
+    return str(exc)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,7 +51,8 @@ def calibration_params(args: argparse.Namespace, defense_cls: type) -> dict[str,
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from harness.run import default_registries, defense_class, defense_context, make_backend, samples_loader
+    from harness.run import (check_task_names, default_registries, defense_class, defense_context, make_backend,
+                             samples_loader)
     from tasks.base import parse_task_list
 
     registries = default_registries(args.include_path)
@@ -59,8 +60,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     dcls = defense_class(registries, args.defense)
     params = calibration_params(args, dcls)
     defense = dcls(**params)  # parameters are validated before anything is loaded
-    for sel in parse_task_list(args.data or ""):  # so is the data's task name
-        registries.tasks.entry(sel.name)
+    check_task_names(registries, args.data)  # so are the data's task names
     loader = samples_loader(registries, context)
     against = [s for sel in parse_task_list(args.against or "") for s in loader(str(sel))]
 

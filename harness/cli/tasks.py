@@ -155,15 +155,12 @@ def _add_tasks_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_tasks_check(args: argparse.Namespace) -> int:
-    from harness.run import default_registries
+    from harness.run import check_task_names, default_registries
     from tasks.check import check_all_cards, check_task
-
-    from tasks.base import TaskSelector
 
     registries = default_registries(args.include_path)
     context = task_context(args)
-    for name in args.names:  # a misspelt name is a user error, not a failed check
-        registries.tasks.entry(TaskSelector.parse(name).name)
+    check_task_names(registries, *args.names)  # a misspelt name is a user error, not a failed check
     if args.names:
         results = [check_task(registries, name, context, limit=args.limit, seed=args.seed) for name in args.names]
     else:

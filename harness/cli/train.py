@@ -77,11 +77,9 @@ def _check_before_loading(args: argparse.Namespace, registries) -> None:
     """Task names, the preset and `--out` are the user's: refuse them before a model loads. An existing `--out`
     is replaced only when it holds an artifact (its manifest.json), never another folder or a file."""
     from defenses.omnisteer.presets import get_preset
-    from tasks.base import parse_task_list
+    from harness.run import check_task_names
 
-    for selector in (args.data, args.validation):
-        for sel in parse_task_list(selector or ""):
-            registries.tasks.entry(sel.name)
+    check_task_names(registries, args.data, args.validation)
     if args.preset and args.preset != "auto":
         get_preset(args.preset)
     if args.out:

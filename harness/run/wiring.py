@@ -76,6 +76,16 @@ def task_instance(registries: Registries, name: str, context: TaskContext) -> Ta
     return registries.tasks.get(name)(context)
 
 
+def check_task_names(registries: Registries, *selectors: str | None) -> None:
+    """Every task named in the comma-separated selectors is registered (else UnknownNameError with the closest
+    names): what commands check before they load a model."""
+    from tasks.base import parse_task_list
+
+    for text in selectors:
+        for sel in parse_task_list(text or ""):
+            registries.tasks.entry(sel.name)
+
+
 def samples_loader(registries: Registries, context: TaskContext) -> Callable[[str], list[Sample]]:
     """For defenses: a task selector string -> all its samples (no limit)."""
     from tasks.base import TaskSelector
