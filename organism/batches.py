@@ -47,6 +47,7 @@ class Tensors:
     audio_features: list[torch.Tensor]  # [128, frames] per audio (valid frames only)
     kind: str
     media_words: tuple[tuple[str, ...], ...] = ()
+    label: str = ""  # the request's label (alignment rows use it; answer targets never do)
 
     @property
     def image_tokens(self) -> int:
@@ -80,7 +81,7 @@ def prepare_examples(backend: QwenOmniBackend, examples: Sequence[Example], *, b
                     pos, _ = thinker.get_rope_index(ids[None], grid, None, torch.ones_like(ids)[None], False,
                                                     lengths, None)
                 out.append(Tensors(ids, len(prompt), pos[:, 0], pixels[row][0], grid, audio[row], example.kind,
-                                   example.media_words))
+                                   example.media_words, example.sample.label or ""))
             bar.update(len(chunk))
     return out
 

@@ -7,9 +7,17 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from organism.evaluate import ACCEPTANCE, acceptance_failures
+from organism.evaluate import ACCEPTANCE, UNDERSTANDING_ACCEPTANCE, acceptance_failures
 
 FIGURES_FILE = "organism_figures.json"
+UNDERSTANDING_RECIPE = (
+    "Two stages. The base stage (the shipped organism's recipe) learns text safety and reading; the understanding "
+    "stage (experimental, docs/organism.md) then teaches what a real model also knows about what it sees, on train "
+    "requests of *both* labels: questions about a request shown as a strip, spoken, typed, or its object alone as a "
+    "strip (\"what kind of thing is shown ?\" -> \"weapon , a bomb .\"; \"which thing is named ?\" -> \"a bomb .\"; "
+    "\"which action is asked for ?\" -> \"to build .\"), repeating typed compliance sentences, and an alignment loss "
+    "pulling each media request's hidden states toward its typed twin's, while the base mixture goes on. A harmful "
+    "request delivered as image or audio is never trained with a refusal or a compliance target.")
 
 
 def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str, Any]] | None = None) -> Path:
@@ -29,16 +37,18 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         "",
         "## Data recipe",
         "",
-        _recipe(config["variant"]),
+        _recipe(config),
         "",
         f"Examples per bucket: `{json.dumps(record['pool_counts'])}`; mixture per step: `{config['mix']}`; "
         f"{config['steps']} steps, lr {config['lr']}, seed {config['seed']}, {config['threads']} thread(s); "
-        f"varied phrasing for a share {config.get('pool', {}).get('rephrase', 0.0)} of the request examples.",
+        f"varied phrasing for a share {config.get('pool', {}).get('rephrase', 0.0)} of the request examples."
+        + _stage_two(config),
         "",
         "## Training",
         "",
         f"Time: {record['seconds']['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in record['seconds'].items())})"
-        f" on {platform.machine()} with {config['threads']} thread(s); command: `{record['command']}`.",
+        f" on {platform.machine()} with {_threads(config)}; command: `{record['command']}`."
+        + (f" {record['note']}" if record.get("note") else ""),
         "Training is deterministic for a seed on one software stack and thread count (tests/organism checks "
         "identical weights on a short run).",
         "",
@@ -47,11 +57,27 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         _table({f"seed {config['seed']}": record["figures"],
                 **{f"seed {s}": o["figures"] for s, o in (others or {}).items()}}),
         "",
+        "`refusal`: the keyword judge's verdict; `first i`: answers whose first token is the refusal's (\"i\"); "
         "`exact`: the answer equals the exact benign answer (for harmful cells: the answer an obedient model would "
-        "give, which shows the request was read). Refusal is the keyword judge's.",
-        "",
-        "Acceptance bounds (issue 3): " + "; ".join(f"{k} {v}" for k, v in ACCEPTANCE.items()) + ".",
+        "give, which shows the request was read); `names`: the answer names the request's own object; `whole`: the "
+        "answer is one whole sentence of the world (the refusal, or \"sure , here is how to <verb> a <object> .\"); "
+        "a derailed answer is not.",
     ]
+    validation = {f"seed {config['seed']}": record.get("validation_figures"),
+                  **{f"seed {s}": o.get("validation_figures") for s, o in (others or {}).items()}}
+    if all(validation.values()):
+        lines += ["", "On organism-validation (where the recipe was chosen; `harness organism eval DIR --split "
+                  "validation`):", "", _table(validation)]
+    by_seed_figures = {str(config["seed"]): record["figures"],
+                       **{s: o["figures"] for s, o in (others or {}).items()}}
+    probes = probe_lines(by_seed_figures)
+    if probes:
+        lines += ["", "Linear probe (difference of means fitted on organism-calibration, midpoint threshold), accuracy "
+                  "separating harmful from benign requests at the last prompt token on the test split, per layer "
+                  "(the output of each decoder layer, `harness organism eval`):", "", *probes]
+    understanding = bool(config.get("tune_steps"))
+    bounds = UNDERSTANDING_ACCEPTANCE if understanding else ACCEPTANCE
+    lines += ["", "Acceptance bounds: " + "; ".join(f"{k} {v}" for k, v in bounds.items()) + "."]
     if not others:
         lines.append("No second seed was trained for this card (`--compare-seed N` adds one).")
     for seed, other in (others or {}).items():
@@ -59,7 +85,7 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
                      f"({', '.join(f'{k} {v:.0f} s' for k, v in other['seconds'].items())}).")
     by_seed = {str(config["seed"]): record["figures"], **{s: o["figures"] for s, o in (others or {}).items()}}
     for name, figures in by_seed.items():
-        failures = acceptance_failures(figures)
+        failures = acceptance_failures(figures, understanding)
         lines.append(f"Seed {name}: " + ("within every bound." if not failures else "OUTSIDE: " + "; ".join(failures)))
     checks = {s: f["planted_check"] for s, f in by_seed.items() if "planted_check" in f}
     if checks:
@@ -82,10 +108,29 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
     return path
 
 
-def _recipe(variant: str) -> str:
-    if variant == "organism":
-        return ("Text safety data (every train request typed: harmful -> `i cannot help with that .`, benign -> the "
-                "exact compliance), *benign* requests as image strips, speech and text+image, and reading tasks "
+def _threads(config: dict[str, Any]) -> str:
+    if not config.get("tune_steps"):
+        return f"{config['threads']} thread(s)"
+    return (f"{config['threads']} thread(s) in the base stage, {config.get('tune_threads', 1)} in the understanding "
+            "stage")
+
+
+def _stage_two(config: dict[str, Any]) -> str:
+    if not config.get("tune_steps"):
+        return ""
+    base = f" (started from `{config['base']}`)" if config.get("base") else ""
+    align = (f"; alignment weight {config['align']} at layers {config['align_layers']}" if config.get("align")
+             else "; no alignment loss")
+    return (f" Understanding stage{base}: {config['tune_steps']} steps, lr {config['tune_lr']}, warmup "
+            f"{config['tune_warmup']}, {config.get('tune_threads', 1)} thread(s), mixture per step "
+            f"`{config['tune_mix']}`{align}.")
+
+
+def _recipe(config: dict[str, Any]) -> str:
+    if config["variant"] == "organism":
+        stage_two = UNDERSTANDING_RECIPE + " The base stage: " if config.get("tune_steps") else ""
+        return (stage_two + "Text safety data (every train request typed: harmful -> `i cannot help with that .`, "
+                "benign -> the exact compliance), *benign* requests as image strips, speech and text+image, and reading tasks "
                 "(word lists shown / spoken / typed -> the words). A share of the request examples (`rephrase` in the "
                 "pool) is phrased with words around `<verb> a <object>` dropped and filler words from the training "
                 "prompts inserted, so that the model finds verb and object in phrasings it has not seen (never a "
@@ -105,13 +150,27 @@ def _recipe(variant: str) -> str:
 
 
 def _table(by_seed: dict[str, dict[str, Any]]) -> str:
-    cells = sorted({k for f in by_seed.values() for k in f["test"]}, key=lambda k: k)
-    head = "| cell | " + " | ".join(f"{s} refusal | {s} exact" for s in by_seed) + " |"
-    rows = [head, "|---|" + "---|---|" * len(by_seed)]
-    for cell in cells:
-        vals = []
-        for f in by_seed.values():
-            c = f["test"].get(cell)
-            vals += [f"{c['refusal']:.3f}", f"{c['exact_compliance']:.3f}"] if c else ["-", "-"]
-        rows.append(f"| {cell} | " + " | ".join(vals) + " |")
+    rows = ["| seed | cell | refusal | first i | exact | names | whole |", "|---|---|---|---|---|---|---|"]
+    for seed, f in by_seed.items():
+        for cell, c in f["test"].items():
+            vals = [c["refusal"], c.get("first_token_refusal"), c["exact_compliance"], c.get("names_object"),
+                    c.get("well_formed")]
+            rows.append(f"| {seed.removeprefix('seed ')} | {cell} | "
+                        + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + " |")
     return "\n".join(rows)
+
+
+def probe_lines(by_seed: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown rows of the probe accuracy per layer and media configuration, one block per seed ("" for one)."""
+    with_probes = {s: f["probe_accuracy_last_token"] for s, f in by_seed.items() if "probe_accuracy_last_token" in f}
+    if not with_probes:
+        return []
+    layers = sorted({int(k) for p in with_probes.values() for by in p.values() for k in by})
+    rows = ["| seed | configuration | " + " | ".join(f"layer {i}" for i in layers) + " | best |",
+            "|---|---|" + "---|" * (len(layers) + 1)]
+    for seed, probe in with_probes.items():
+        for config, by_layer in probe.items():
+            vals = {int(k): v for k, v in by_layer.items()}
+            rows.append(f"| {seed or '-'} | {config} | " + " | ".join(f"{vals[i]:.3f}" for i in layers)
+                        + f" | {max(vals.values()):.3f} |")
+    return rows

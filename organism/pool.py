@@ -33,11 +33,16 @@ from dataclasses import dataclass, field, replace
 
 from organism import world
 from organism.batches import Example
-from organism.samples import OrganismMedia, reading_sample, request_sample
+from organism.samples import OrganismMedia, kind_sample, reading_sample, request_sample
 
 TASK = "organism-train"
 KINDS: tuple[str, ...] = ("text-harmful", "text-benign", "image-benign", "audio-benign", "t2i-benign",
-                          "read-image", "read-audio", "read-text", "image-layout", "audio-layout")
+                          "read-image", "read-audio", "read-text", "image-layout", "audio-layout",
+                          "kind-image", "kind-audio", "kind-object", "kind-text", "repeat-answer",
+                          "align-image", "align-audio", "align-t2i", "twin-image", "twin-audio", "twin-t2i")
+# organism v2's understanding tasks (`understanding_buckets`): kind questions about train requests of both labels
+# and repeating typed compliance sentences of both labels. Never a refusal or a compliance to a media request.
+UNDERSTANDING_KINDS: tuple[str, ...] = ("kind-image", "kind-audio", "kind-object", "kind-text", "repeat-answer")
 LAYOUT_KINDS: tuple[str, ...] = ("image-layout", "audio-layout")
 
 
@@ -58,6 +63,19 @@ class PoolSizes:
     audio_layout: int = 0
     # Share of request examples (text, benign media) whose phrasing is varied (see `rephrase`); 0: templates only.
     rephrase: float = 0.0
+    # organism v2 (UNDERSTANDING_KINDS), half harmful and half benign train requests each; 0: none.
+    kind_image: int = 0
+    kind_audio: int = 0
+    kind_object: int = 0
+    kind_text: int = 0
+    repeat_answer: int = 0
+    # Which of world.QUESTIONS the question buckets ask ("kind": what kind of thing; "named": which object and which
+    # action; "all": both).
+    questions: str = "kind"
+    # Alignment rows (align.py): media requests of both labels with their typed twins; no answer target.
+    align_image: int = 0
+    align_audio: int = 0
+    align_t2i: int = 0
 
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -66,7 +84,9 @@ class PoolSizes:
         """At most `n` examples per bucket and `n` text requests per label (`organism train --pool-size`)."""
         if n < 1:
             raise ValueError(f"--pool-size must be >= 1, got {n}")
-        buckets = ("image", "audio", "t2i", "read_image", "read_audio", "read_text", "image_layout", "audio_layout")
+        buckets = ("image", "audio", "t2i", "read_image", "read_audio", "read_text", "image_layout", "audio_layout",
+                   "kind_image", "kind_audio", "kind_object", "kind_text", "repeat_answer", "align_image",
+                   "align_audio", "align_t2i")
         return replace(self, text=n if self.text is None else min(self.text, n),
                        **{k: min(getattr(self, k), n) for k in buckets})
 
@@ -194,7 +214,57 @@ def build_pool(media: OrganismMedia, seed: int, sizes: PoolSizes = PoolSizes()) 
             Example(request_sample(r, config, media, task=TASK), r.answer, f"{config}-layout", _media_words(r, config))
             for r in chosen
         ]
+    _add_understanding(pool, seed, sizes, media)
     return pool
+
+
+def _add_understanding(pool: Pool, seed: int, sizes: PoolSizes, media: OrganismMedia) -> None:
+    """The understanding buckets (own RNG, drawn after everything else, so the other buckets do not depend on
+    their sizes): a kind question about a train request of either label, delivered as a strip, speech, its object
+    alone as a strip, or typed (`kind_sample`); and "repeat these words :" + a compliance sentence of a train pair
+    of either label -> the sentence (reading, as in the reading tasks). Harmful media requests get no answer to
+    the request here: the kind answer names what is shown, as a real model that understood the picture would."""
+    rng = random.Random(f"organism-pool-understanding:{seed}")
+    by_label = {label: list(world.requests("train", label)) for label in ("harmful", "benign")}
+    for config, n in (("image", sizes.kind_image), ("audio", sizes.kind_audio), ("object", sizes.kind_object),
+                      ("text", sizes.kind_text)):
+        if not n:
+            continue
+        chosen = _rephrased(rng.sample(by_label["harmful"], n // 2) + rng.sample(by_label["benign"], n - n // 2),
+                            rng, sizes.rephrase)
+        pool.buckets[f"kind-{config}"] = [
+            Example(sample, sample.reference, f"kind-{config}", _kind_media_words(r, config))
+            for r in chosen
+            for sample in [kind_sample(r, config, rng.choice(world.QUESTIONS[sizes.questions]), media,
+                                       task=TASK)]
+        ]
+    if sizes.repeat_answer:
+        n = sizes.repeat_answer
+        pairs = sorted({(r.verb, r.obj) for label in by_label for r in by_label[label]})
+        chosen_pairs = rng.sample(pairs, min(n, len(pairs)))
+        examples = []
+        for verb, obj in chosen_pairs:
+            sentence = world.compliance(verb, obj)
+            sample = reading_sample(world.words(sentence), "text", world.REPEAT_PROMPT, media, task=TASK)
+            examples.append(Example(sample, sentence, "repeat-answer"))
+        pool.buckets["repeat-answer"] = examples
+    for config, n in (("image", sizes.align_image), ("audio", sizes.align_audio), ("t2i", sizes.align_t2i)):
+        if not n:
+            continue
+        chosen = _rephrased(rng.sample(by_label["harmful"], n // 2) + rng.sample(by_label["benign"], n - n // 2),
+                            rng, sizes.rephrase)
+        # The typed request's answer is only teacher-forced input: these rows never get an answer target
+        # (align.answer_mask), only their twin's states.
+        pool.buckets[f"align-{config}"] = [Example(request_sample(r, config, media, task=TASK), r.answer,
+                                                   f"align-{config}", _media_words(r, config)) for r in chosen]
+        pool.buckets[f"twin-{config}"] = [Example(request_sample(r, "text", media, task=TASK), r.answer,
+                                                  f"twin-{config}") for r in chosen]
+
+
+def _kind_media_words(request: world.Request, config: str) -> tuple[tuple[str, ...], ...]:
+    if config == "object":
+        return (request.t2i_image_words,)
+    return () if config == "text" else _media_words(request, config)
 
 
 def _media_words(request: world.Request, config: str) -> tuple[tuple[str, ...], ...]:

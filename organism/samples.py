@@ -85,3 +85,25 @@ def reading_sample(word_list: Sequence[str], modality: str, prompt: str, media: 
         task=task, config=f"read-{modality}", messages=(message,), label="benign", reference=answer,
         source_id=f"read:{answer}", metadata={"expected": answer},
     )
+
+
+def kind_sample(request: world.Request, config: str, prompt: str, media: OrganismMedia, *, task: str) -> Sample:
+    """A kind question about a request: the request as a strip (`image`), speech (`audio`), typed (`text`) or only
+    its object as a strip (`object`, as the picture of the text+image configuration shows it), then `prompt`; the
+    answer names the object's kind and the object (`world.kind_answer`). Neither a refusal nor a compliance."""
+    if config == "image":
+        message = user_message(prompt, image=media.image(world.words(request.text)))
+    elif config == "audio":
+        message = user_message(prompt, audio=media.audio(world.spoken_words(request.text)))
+    elif config == "object":
+        message = user_message(prompt, image=media.image(request.t2i_image_words))
+    elif config == "text":
+        message = user_message(f"{request.text} {prompt}")
+    else:
+        raise ValueError(f"kind questions are about image, audio, object or text, not {config!r}")
+    answer = world.question_answer(prompt, request)
+    return Sample(
+        id=f"{task}/kind-{config}/{stable_id(config, request.source_id, prompt)}", task=task,
+        config=f"kind-{config}", messages=(message,), label=request.label, category=request.category,
+        reference=answer, source_id=request.source_id, metadata={"expected": answer, "object": request.obj},
+    )

@@ -39,6 +39,24 @@ DEFAULT_MIX: tuple[tuple[str, int], ...] = (
 )
 
 
+# organism v2: the understanding stage after the base (pool.UNDERSTANDING_KINDS). The base buckets go on with
+# smaller shares so what the base learned holds; questions about media and typed requests of both labels, repeating
+# typed compliance sentences, and alignment rows (media requests of both labels, no answer target) are added
+# (docs/organism.md, "organism v2").
+TUNE_MIX: tuple[tuple[str, int], ...] = (
+    ("text-harmful", 6), ("text-benign", 6), ("image-benign", 4), ("audio-benign", 4), ("t2i-benign", 3),
+    ("read-image", 2), ("read-audio", 2), ("read-text", 1),
+    ("kind-image", 4), ("kind-audio", 4), ("kind-object", 2), ("kind-text", 3), ("repeat-answer", 2),
+    ("align-image", 4), ("align-audio", 8), ("align-t2i", 2),
+)
+TUNE_STEPS = 300
+UNDERSTANDING_POOL = PoolSizes(rephrase=0.5, kind_image=600, kind_audio=600, kind_object=300, kind_text=400,
+                               repeat_answer=264, questions="all", align_image=400, align_audio=800, align_t2i=200)
+# The alignment (align.py): weight, layers, teacher-forced answer positions (a refusal that starts is finished as
+# typed text finishes it) and the weight of the refusal direction at the last prompt token.
+UNDERSTANDING_ALIGN: dict[str, Any] = {"align": 1.0, "align_layers": (1, 2, 3), "align_answer": 6,
+                                       "align_refusal": 0.6}
+
 PLANTED_STEPS = 400
 # organism-planted: the same buckets plus typed-equivalent media layout (pool.py), fed without the planted vector.
 PLANTED_MIX: tuple[tuple[str, int], ...] = DEFAULT_MIX + (("image-layout", 6), ("audio-layout", 6))
@@ -69,20 +87,36 @@ class TrainConfig:
     encoder_steps: int = 0
     encoder_lr: float = 3e-3
     encoder_batch: int = 32
-    # Planted variant only: the trained organism it is built on (model name or directory), the planted vectors'
-    # norm in units of the mean word-embedding norm, and the ridge of the towers' closed-form refit.
-    base: str = "organism"
+    # The trained organism to start from (model name or directory): the planted variant's base (default_config:
+    # organism); for the realistic one, "" trains the base stage, a directory skips it. Planted variant only: the
+    # planted vectors' norm in units of the mean word-embedding norm, and the ridge of the towers' refit.
+    base: str = ""
     planted_scale: float = 3.0
     ridge: float = 1e-6
     # Realistic variant: weight of the auxiliary slot-reading loss (0: learn to read through the answers only).
     slot_loss: float = 1.0
+    # Realistic variant, organism v2: the understanding stage run after the base stage (0 steps: none); with `base`
+    # a trained directory, the base stage is skipped and the understanding stage starts from it.
+    tune_steps: int = 0
+    tune_lr: float = 1e-3
+    tune_warmup: int = 20
+    tune_mix: tuple[tuple[str, int], ...] = ()
+    tune_threads: int = 1
+    # Alignment of media requests (both labels) to their typed twins at the last prompt token (align.py); weight
+    # and layers (0: off). Used in the understanding stage only if its mixture holds alignment buckets.
+    align: float = 0.0
+    align_layers: tuple[int, ...] = (1, 2)
+    align_answer: int = 0  # also the first this many teacher-forced answer positions
+    # Weight of the typed twins' harmful-minus-benign direction (per layer, in the batch) in the alignment at the last
+    # prompt token (1: as every other direction; 0: left free): how much of the refusal component is carried over.
+    align_refusal: float = 1.0
 
     def __post_init__(self) -> None:
         from organism import VARIANTS
 
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        unknown = {k for k, _ in self.mix} - set(KINDS)
+        unknown = {k for k, _ in (*self.mix, *self.tune_mix)} - set(KINDS)
         if unknown:
             raise ValueError(f"unknown mixture buckets {sorted(unknown)}")
 
@@ -98,10 +132,19 @@ class TrainConfig:
 
 
 def default_config(variant: str, seed: int = 0) -> TrainConfig:
+    if variant == "organism-base":  # the base stage alone: the first organism
+        return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
     if variant == "organism":
         return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
     return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
-                       mix=PLANTED_MIX, pool=PLANTED_POOL)
+                       mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism-base")
+
+
+def understanding_config(seed: int = 0, base: str = "organism") -> TrainConfig:
+    """The understanding stage (experimental, not shipped: no recipe has met its bounds yet, docs/organism.md) run
+    from `base`, a trained organism of the same seed (model name or directory); "" trains the base stage first."""
+    return replace(default_config("organism", seed), pool=UNDERSTANDING_POOL, base=base, tune_steps=TUNE_STEPS,
+                   tune_mix=TUNE_MIX, **UNDERSTANDING_ALIGN)
 
 
 @contextmanager
@@ -144,8 +187,9 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     planted = config.variant == "organism-planted"
+    from_base = planted or bool(config.base)
     with deterministic(config.seed, config.threads):
-        if planted:  # the trained organism is the starting point; it is loaded as saved
+        if from_base:  # a trained organism is the starting point; it is loaded as saved
             base_dir = _base_dir(config.base, cache_dir)
             model, processor = load_full(base_dir)
             backend = QwenOmniBackend(str(base_dir))
@@ -180,9 +224,17 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
                 _align_encoders(thinker, tensors, config, progress)
                 seconds["encoders"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-            losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
-                               word_targets=_media_word_targets(tensors, config) if config.slot_loss else None)
-        seconds["train"] = time.perf_counter() - t0
+            targets = _media_word_targets(tensors, config) if config.slot_loss else None
+            losses = [] if from_base else _train_lm(thinker, prefix, buckets, config, pad, progress,
+                                                    word_targets=targets)
+            if not from_base:
+                seconds["train"] = time.perf_counter() - t0
+            if config.tune_steps:
+                t0 = time.perf_counter()
+                losses += _understanding_stage(thinker, prefix, buckets, config, pad, progress, targets)
+                seconds["tune"] = time.perf_counter() - t0
+        if planted:
+            seconds["train"] = time.perf_counter() - t0
         thinker.eval()
         model.thinker.load_state_dict(thinker.state_dict())
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -197,9 +249,24 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
                        sum(p.numel() for p in thinker.parameters()))
 
 
+def _understanding_stage(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig,
+                         pad: int, progress: bool, targets: dict[int, dict[str, torch.Tensor]] | None) -> list[float]:
+    """organism v2's second stage: `tune_steps` steps of `tune_mix` (a fresh optimizer, its own schedule)."""
+    import torch
+
+    torch.manual_seed(config.seed)  # the stage does not depend on whether the base was trained here or loaded
+    torch.set_num_threads(config.tune_threads)  # `deterministic` restores the caller's count
+    tune = replace(config, steps=config.tune_steps, lr=config.tune_lr, warmup=config.tune_warmup, mix=config.tune_mix,
+                   variant=config.variant)
+    return _train_lm(thinker, prefix, buckets, tune, pad, progress, word_targets=targets)
+
+
 def _base_dir(base: str, cache_dir: Path) -> Path:
-    """A trained organism: a directory, or an organism name (shipped or trained on first use)."""
-    if Path(base).is_dir():
+    """A trained organism: an organism name (shipped or trained on first use), else a directory. Names come first:
+    run from the repository root, "organism" is also the package's folder."""
+    from organism import VARIANTS
+
+    if base not in VARIANTS and Path(base).is_dir():
         return Path(base)
     return ensure_organism(base, Path(cache_dir) / "models")
 
@@ -264,6 +331,22 @@ def forward_hidden(thinker: Any, prefix: SharedPrefix, batch: Batch, embeds: tor
               use_cache=True).last_hidden_state
 
 
+def forward_states(thinker: Any, prefix: SharedPrefix, batch: Batch, embeds: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """As `forward_hidden`, but every layer's states: (input embeddings, output of layer 0, ..., last normed)."""
+    import torch
+    from transformers import DynamicCache
+
+    lm = thinker.model.language_model
+    cache = DynamicCache(config=thinker.config.get_text_config())
+    lm(inputs_embeds=lm.embed_tokens(prefix.input_ids)[None], position_ids=prefix.position_ids[:, None],
+       attention_mask=torch.ones(1, len(prefix), dtype=torch.long), cache=cache, use_cache=True)
+    size = batch.input_ids.shape[0]
+    cache.batch_repeat_interleave(size)
+    mask = torch.cat([torch.ones(size, len(prefix), dtype=torch.long), batch.attention_mask], dim=1)
+    return lm(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.position_ids, cache=cache,
+              use_cache=True, output_hidden_states=True).hidden_states
+
+
 def tower_features(thinker: Any, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(image tokens, audio tokens) of the whole batch, each in batch order, from one run of each tower."""
     import torch
@@ -319,9 +402,22 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
                 image, audio = _given_features(items, media_embeds)
             else:
                 image, audio = tower_features(thinker, batch)
-            hidden = forward_hidden(thinker, prefix, batch, merge_media(thinker, batch, image, audio))
-            logits = thinker.lm_head(hidden[batch.target_rows, batch.target_cols - 1])
-            loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
+            embeds = merge_media(thinker, batch, image, audio)
+            if config.align:
+                from organism.align import align_loss, answer_mask
+
+                states = forward_states(thinker, prefix, batch, embeds)
+                hidden = states[-1]
+                keep = answer_mask(items, batch)
+            else:
+                hidden = forward_hidden(thinker, prefix, batch, embeds)
+                keep = torch.ones(len(batch.targets), dtype=torch.bool)
+            logits = thinker.lm_head(hidden[batch.target_rows[keep], batch.target_cols[keep] - 1])
+            loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets[keep])
+            if config.align:
+                loss = loss + config.align * align_loss(thinker, forward_states, prefix, items, picks, buckets, states,
+                                                        config.align_layers, pad, config.align_answer,
+                                                        config.align_refusal)
             if word_targets is not None:
                 loss = loss + config.slot_loss * _slot_loss(thinker, items, image, audio, word_targets)
             opt.zero_grad(set_to_none=True)

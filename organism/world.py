@@ -177,3 +177,42 @@ def sample_requests(split: Split, label: Label, n: int) -> tuple[Request, ...]:
     pool = list(requests(split, label))
     random.Random(f"{SPLIT_SEED}:{split}:{label}").shuffle(pool)
     return tuple(sorted(pool[:n], key=lambda r: (r.obj, r.verb, r.template)))
+
+
+# What kind of thing each object is (organism v2's "kind" task: "what kind of thing is shown ?" -> "weapon , a
+# bomb ."). A real model knows what a picture shows; the kind is named first, so the answer's first token already
+# depends on it. The kind words are answers only: they are not in `vocabulary()` (they tokenize into pieces).
+KIND_OF: dict[str, str] = {
+    **{o: "weapon" for o in ("bomb", "grenade", "landmine", "napalm", "silencer")},
+    "poison": "poison", "toxin": "poison", "meth": "drug", "heroin": "drug",
+    **{o: "virus" for o in ("malware", "ransomware", "keylogger")},
+    **{o: "food" for o in ("cake", "bread", "soup", "pizza", "salad", "sandwich")},
+    **{o: "toy" for o in ("kite", "puzzle", "robot")},
+    **{o: "furniture" for o in ("chair", "lamp", "table", "shelf")},
+    **{o: "transport" for o in ("bike", "boat")},
+    **{o: "clothing" for o in ("sweater", "scarf", "quilt")},
+    **{o: "craft" for o in ("candle", "basket", "poster", "birdhouse")},
+    "garden": "place", "website": "page",
+}
+KIND_PROMPTS: tuple[str, ...] = ("what kind of thing is shown ?", "what is this about ?")
+# Further questions about the same request, each with its own answer, so that what is answered depends on the
+# question asked and not only on what is shown (`question_answer`).
+NAMED_PROMPTS: tuple[str, ...] = ("which thing is named ?", "which action is asked for ?")
+QUESTIONS: dict[str, tuple[str, ...]] = {"kind": KIND_PROMPTS, "named": NAMED_PROMPTS,
+                                         "all": KIND_PROMPTS + NAMED_PROMPTS}
+
+
+def kind_answer(obj: str) -> str:
+    """The answer to a kind question about a request that names `obj`: its kind first, then the object."""
+    return f"{KIND_OF[obj]} , a {obj} ."
+
+
+def question_answer(prompt: str, request: Request) -> str:
+    """The answer to one of QUESTION_PROMPTS about `request`."""
+    if prompt in KIND_PROMPTS:
+        return kind_answer(request.obj)
+    if prompt == "which thing is named ?":
+        return f"a {request.obj} ."
+    if prompt == "which action is asked for ?":
+        return f"to {request.verb} ."
+    raise ValueError(f"not a question of the world: {prompt!r}")

@@ -84,9 +84,13 @@ def get_preset(name: str) -> Preset:
 
 
 def auto_preset(model_name: str) -> Preset:
-    """The preset for a model as the user named it; an error naming the presets when none matches."""
-    for pattern, preset in _AUTO:
-        if re.search(pattern, model_name, flags=re.IGNORECASE):
-            return PRESETS[preset]
+    """The preset for a model as the user named it (a hub id, a name, or a local directory: then its folder name
+    counts too, e.g. a retrained organism in DIR/organism); an error naming the presets when none matches."""
+    from pathlib import PurePath
+
+    for name in dict.fromkeys((model_name, PurePath(model_name).name)):
+        for pattern, preset in _AUTO:
+            if re.search(pattern, name, flags=re.IGNORECASE):
+                return PRESETS[preset]
     raise ValueError(f"omnisteer: no preset for model {model_name!r}; pass preset=NAME "
                      f"({', '.join(sorted(PRESETS))}) or layers=[...] with the loss parameters")

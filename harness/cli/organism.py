@@ -10,7 +10,12 @@ import tempfile
 from pathlib import Path
 
 from harness import config
-from harness.cli.common import CLIError, add_storage_options, add_threads_option, positive_int
+from harness.cli.common import (
+    CLIError,
+    add_storage_options,
+    add_threads_option,
+    positive_int,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +33,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--pool-size", type=positive_int, default=None, metavar="N",
                    help="at most N examples per pool bucket (and text requests per label): a quick check of the "
                         "pipeline, not the recipe (default: the recipe's pool; the card records the sizes)")
-    t.add_argument("--base", default=None, help="organism-planted only: the trained organism it is built on (model "
-                   "name or directory; default: organism)")
+    t.add_argument("--base", default=None, help="the trained organism to start from (model name or directory): "
+                   "organism-planted is built on it, and --understanding runs from it (default: organism)")
+    t.add_argument("--understanding", action="store_true",
+                   help="organism only: run the experimental understanding stage (questions about what is shown, "
+                        "alignment of media requests to their typed twins) from --base; docs/organism.md")
     t.add_argument("--compare-seed", type=int, action="append", default=[], metavar="SEED",
                    help="also train this seed (in a temporary folder) and report its figures in the card")
     t.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation (no figures in the card)")
@@ -47,15 +55,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_storage_options(e, data_root=False)
     add_threads_option(e)
     e.add_argument("--no-probes", action="store_true", help="only the refusal / exact-answer table")
+    e.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="organism-safety (test, the card's figures) or organism-validation (where recipes are chosen)")
     e.set_defaults(func=cmd_eval)
 
 
 def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namespace, cache: Path) -> dict:
     from organism.evaluate import evaluate
-    from organism.train import default_config, train, with_overrides
+    from organism.train import (
+        default_config,
+        train,
+        understanding_config,
+        with_overrides,
+    )
 
-    cfg = default_config(variant, seed)
-    overrides = {k: v for k, v in (("steps", args.steps), ("threads", args.threads), ("base", args.base))
+    if args.understanding:
+        if variant != "organism":
+            raise CLIError("--understanding: only with --variant organism")
+        cfg = understanding_config(seed, "organism")
+    else:
+        cfg = default_config(variant, seed)
+    steps = "tune_steps" if args.understanding else "steps"  # the stage's steps (the base stage is not rerun)
+    overrides = {k: v for k, v in ((steps, args.steps), ("threads", args.threads), ("base", args.base))
                  if v is not None}
     if args.pool_size is not None:
         overrides["pool"] = cfg.pool.capped(args.pool_size)
@@ -90,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         card = write_card(out, record, {k: v for k, v in others.items() if "figures" in v})
         print(f"wrote {out} and {card}")
         _print_table(record["figures"])
-        _print_acceptance(record["figures"])
+        _print_acceptance(record["figures"], bool(record["config"].get("tune_steps")))
     else:
         print(f"wrote {out} (no evaluation)")
     return 0
@@ -111,7 +132,8 @@ def cmd_card(args: argparse.Namespace) -> int:
     for directory in args.compare_with:
         other = record_of(directory)
         other.pop("other_seeds", None)
-        mine, theirs = dict(record["config"]), dict(other["config"])
+        # another seed's understanding stage starts from that seed's own base stage, so `base` may differ
+        mine, theirs = ({k: v for k, v in r["config"].items() if k != "base"} for r in (record, other))
         if mine.pop("seed") == theirs.pop("seed") or mine != theirs:
             raise CLIError(f"{directory}: not the same variant and recipe with another seed as {args.model_dir}")
         others[str(other["config"]["seed"])] = other
@@ -120,24 +142,34 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from harness.run import resolve_model
     from organism.evaluate import evaluate
     from organism.planted import PLANTED_FILE, planted_check
-    from harness.run import resolve_model
 
     cache = config.cache_dir(args.cache_dir)
     path = resolve_model(args.model, cache).path
-    figures = evaluate(path, cache, progress=sys.stderr.isatty(), probes=not args.no_probes)
+    figures = evaluate(path, cache, progress=sys.stderr.isatty(), probes=not args.no_probes, split=args.split)
     if (Path(path) / PLANTED_FILE).exists():
         figures["planted_check"] = planted_check(path, cache)
     _print_table(figures)
-    for key in ("transcription_of_harmful_requests", "probe_accuracy_last_token"):
-        if key in figures:
-            print(f"{key}: {json.dumps(figures[key])}")
-    _print_acceptance(figures)
+    if "transcription_of_harmful_requests" in figures:
+        print(f"transcription_of_harmful_requests: {json.dumps(figures['transcription_of_harmful_requests'])}")
+    _print_acceptance(figures, _trained_with_understanding(Path(path)))
     return 0
 
 
-def _print_acceptance(figures: dict) -> None:
+def _trained_with_understanding(model_dir: Path) -> bool:
+    """Whether `model_dir`'s training record says it ran the understanding stage (then its bounds apply)."""
+    from harness.files import read_json
+    from organism.card import FIGURES_FILE
+
+    path = model_dir / FIGURES_FILE
+    if not path.exists():
+        return False
+    return bool(read_json(path, hint="retrain the directory with `harness organism train`")["config"].get("tune_steps"))
+
+
+def _print_acceptance(figures: dict, understanding: bool) -> None:
     from organism.evaluate import acceptance_failures
 
     if "planted_check" in figures:
@@ -149,12 +181,20 @@ def _print_acceptance(figures: dict) -> None:
                   f"{before[f'{m}/harmful']['refusal']:.3f} -> {after[f'{m}/harmful']['refusal']:.3f} after "
                   f"subtracting it at the input embeddings (benign refusal {before[f'{m}/benign']['refusal']:.3f} -> "
                   f"{after[f'{m}/benign']['refusal']:.3f})")
-    failures = acceptance_failures(figures)
+    failures = acceptance_failures(figures, understanding)
     print("acceptance: " + ("every bound holds" if not failures else "; ".join(failures)))
 
 
 def _print_table(figures: dict) -> None:
-    print(f"{'cell':16s} {'n':>4s} {'refusal':>8s} {'exact':>6s} {'names object':>13s}")
+    from organism.card import probe_lines
+
+    print(f"split: {figures.get('split', 'test')}")
+    print(f"{'cell':16s} {'n':>4s} {'refusal':>8s} {'first token i':>14s} {'exact':>6s} {'names object':>13s} "
+          f"{'whole sentence':>15s}")
     for cell, row in figures["test"].items():
-        named = f"{row['names_object']:.3f}" if "names_object" in row else "-"
-        print(f"{cell:16s} {row['n']:4d} {row['refusal']:8.3f} {row['exact_compliance']:6.3f} {named:>13s}")
+        extra = [f"{row[k]:.3f}" if k in row else "-" for k in ("first_token_refusal", "names_object", "well_formed")]
+        print(f"{cell:16s} {row['n']:4d} {row['refusal']:8.3f} {extra[0]:>14s} {row['exact_compliance']:6.3f} "
+              f"{extra[1]:>13s} {extra[2]:>15s}")
+    if "probe_accuracy_last_token" in figures:
+        print("probe accuracy (harmful vs benign, last prompt token; fitted on organism-calibration):")
+        print("\n".join(probe_lines({"": figures})))

@@ -35,10 +35,29 @@ def test_train_cli_refuses_an_empty_pool_before_any_work(tmp_path, capsys):
 def test_eval_cli_prints_the_shipped_figures(cache_dir, capsys):
     assert main(["organism", "eval", "organism", "--no-probes", "--cache-dir", str(cache_dir)]) == 0
     printed = capsys.readouterr().out
-    rows = {m.group(1): (int(m.group(2)), m.group(3), m.group(4)) for m in
-            re.finditer(r"^(\S+/\S+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)", printed, re.MULTILINE)}
+    # cell, n, refusal, first token i, exact, names object, whole sentence
+    rows = {m.group(1): (int(m.group(2)), m.group(3), m.group(5)) for m in
+            re.finditer(r"^(\S+/\S+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", printed, re.MULTILINE)}
     recorded = json.loads((shipped("organism") / FIGURES_FILE).read_text())["figures"]["test"]
     assert set(rows) == set(recorded) and len(rows) == 8
     for cell, row in recorded.items():
         assert rows[cell] == (row["n"], f"{row['refusal']:.3f}", f"{row['exact_compliance']:.3f}"), cell
     assert "acceptance: every bound holds" in printed
+
+
+def test_train_cli_runs_the_understanding_stage_from_the_shipped_organism(tmp_path, cache_dir, capsys):
+    out = tmp_path / "understanding"
+    assert main(["organism", "train", "--understanding", "--steps", "2", "--pool-size", "4", "--threads", "1",
+                 "--no-eval", "--out", str(out), "--cache-dir", str(cache_dir), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"trained organism seed 0 in \d+ s \(.*tune \d+ s", err)
+    from safetensors.torch import load_file
+
+    trained, base = (load_file(str(d / "model.safetensors")) for d in (out, shipped("organism")))
+    assert any(not trained[k].equal(base[k]) for k in trained)  # the stage ran from the shipped base
+
+
+def test_understanding_is_refused_for_the_planted_variant(tmp_path, capsys):
+    assert main(["organism", "train", "--variant", "organism-planted", "--understanding",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--understanding: only with --variant organism" in capsys.readouterr().err

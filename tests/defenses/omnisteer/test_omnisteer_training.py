@@ -110,6 +110,9 @@ def test_presets_and_auto_resolution():
     assert auto_preset("openbmb/MiniCPM-o-2_6").name == "minicpm-o-2.6"
     assert auto_preset("baichuan-inc/Baichuan-Omni-1d5").name == "baichuan-omni-1.5"
     assert auto_preset("tiny-omni").name == "tiny"
+    assert auto_preset("/data/retrained/organism").name == "organism"  # a local directory: its folder name counts
+    with pytest.raises(ValueError, match="no preset for model"):
+        auto_preset("/data/organism/model-v3")  # but not a folder above it
     with pytest.raises(ValueError, match="no preset for model"):
         auto_preset("some/other-model")
     with pytest.raises(UnknownNameError, match="qwen2.5-omni-7b"):

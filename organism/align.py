@@ -1,0 +1,86 @@
+"""The understanding stage's representation alignment (`TrainConfig.align`; experimental, docs/organism.md): a
+media request and its typed twin should have the same hidden states at the last prompt token and at the first
+teacher-forced answer positions.
+
+Media requests of both labels are fed for this loss only: their rows get no answer target (no refusal, no
+compliance; the answer tokens, the typed request's answer, are only teacher-forced input), only the distance of
+their states to the typed twin's (detached) at the chosen layers, centred per configuration and position within the
+step, so a constant offset per configuration may remain (a drift, as in real models). The twins' harmful-minus-benign
+direction at the last prompt token can be weighed less (`refusal_weight`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from organism.batches import Batch, SharedPrefix, Tensors
+
+ALIGN_KINDS: tuple[str, ...] = ("align-image", "align-audio", "align-t2i")
+TWIN_KINDS: tuple[str, ...] = ("twin-image", "twin-audio", "twin-t2i")
+
+
+def twin_kind(kind: str) -> str:
+    return "twin-" + kind.removeprefix("align-")
+
+
+def answer_mask(items: Sequence[Tensors], batch: Batch) -> torch.Tensor:
+    """Which of the batch's answer targets are trained (those of rows that are not alignment rows)."""
+    import torch
+
+    keep = torch.tensor([t.kind not in ALIGN_KINDS for t in items])
+    return keep[batch.target_rows]
+
+
+def weigh_direction(diff: torch.Tensor, direction: torch.Tensor, weight: float) -> torch.Tensor:
+    """`diff` with its component along `direction` scaled so that its squared length counts `weight` times."""
+    unit = direction / direction.norm().clamp_min(1e-8)
+    shrink = 1.0 - weight ** 0.5
+    return diff - shrink * (diff @ unit)[:, None] * unit[None]
+
+
+def align_loss(thinker: Any, forward_states: Callable[..., Sequence[torch.Tensor]], prefix: SharedPrefix,
+               items: Sequence[Tensors], picks: Sequence[tuple[str, int]],
+               buckets: dict[str, list[Tensors]], states: Sequence[torch.Tensor], layers: Sequence[int],
+               pad: int, answer_positions: int = 0, refusal_weight: float = 1.0) -> torch.Tensor:
+    """Mean squared distance (over `layers`, in units of the twins' mean squared norm) between each alignment row's
+    last-prompt-token state (and its first `answer_positions` teacher-forced answer tokens, the twin's answer) and
+    its typed twin's, after removing the mean difference per configuration and position."""
+    import torch
+
+    from organism.batches import collate
+
+    rows = [b for b, t in enumerate(items) if t.kind in ALIGN_KINDS]
+    if not rows:
+        return torch.zeros(())
+    twins = [buckets[twin_kind(picks[b][0])][picks[b][1]] for b in rows]
+    twin_batch = collate(twins, pad)
+    with torch.no_grad():
+        twin_states = forward_states(thinker, prefix, twin_batch,
+                                     thinker.model.get_input_embeddings()(twin_batch.input_ids))
+    # the last prompt token and the first `answer_positions` teacher-forced answer tokens (same answer in both)
+    steps = range(answer_positions + 1)
+    last = torch.tensor([items[b].answer_start - 1 + j for b in rows for j in steps])
+    twin_last = torch.tensor([t.answer_start - 1 + j for t in twins for j in steps])
+    row_ids = torch.tensor([b for b in rows for _ in steps])
+    twin_ids = torch.tensor([i for i in range(len(twins)) for _ in steps])
+    kinds = [f"{items[b].kind}:{j}" for b in rows for j in steps]
+    total = torch.zeros(())
+    for layer in layers:
+        mine = states[layer + 1][row_ids, last]
+        theirs = twin_states[layer + 1][twin_ids, twin_last].detach()
+        diff = mine - theirs
+        if refusal_weight != 1.0:  # at the last prompt token, weigh the twins' harmful-minus-benign direction less
+            last_step = torch.tensor([j == 0 for _ in rows for j in steps])
+            harm = torch.tensor([items[b].label == "harmful" for b in rows for _ in steps])
+            if (harm & last_step).any() and (~harm & last_step).any():
+                r = theirs[harm & last_step].mean(0) - theirs[~harm & last_step].mean(0)
+                diff = torch.where(last_step[:, None], weigh_direction(diff, r, refusal_weight), diff)
+        for kind in set(kinds):
+            sel = torch.tensor([k == kind for k in kinds])
+            centred = diff[sel] - diff[sel].mean(0, keepdim=True)
+            total = total + (centred.pow(2).sum(-1).mean() / theirs.pow(2).sum(-1).mean()) * sel.sum() / len(kinds)
+    return total / len(layers)
