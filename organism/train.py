@@ -46,16 +46,16 @@ DEFAULT_MIX: tuple[tuple[str, int], ...] = (
 TUNE_MIX: tuple[tuple[str, int], ...] = (
     ("text-harmful", 6), ("text-benign", 6), ("image-benign", 4), ("audio-benign", 4), ("t2i-benign", 3),
     ("read-image", 2), ("read-audio", 2), ("read-text", 1),
-    ("kind-image", 4), ("kind-audio", 4), ("kind-object", 2), ("kind-text", 3), ("repeat-answer", 2),
-    ("align-image", 4), ("align-audio", 8), ("align-t2i", 2),
+    ("kind-image", 4), ("kind-audio", 4), ("kind-object", 2), ("repeat-answer", 2),
+    ("align-image", 4), ("align-audio", 8), ("align-t2i", 2), ("kind-text", 3),
 )
 TUNE_STEPS = 300
 UNDERSTANDING_POOL = PoolSizes(rephrase=0.5, kind_image=600, kind_audio=600, kind_object=300, kind_text=400,
                                repeat_answer=264, questions="all", align_image=400, align_audio=800, align_t2i=200)
 # The alignment (align.py): weight, layers, teacher-forced answer positions (a refusal that starts is finished as
 # typed text finishes it) and the weight of the refusal direction at the last prompt token.
-UNDERSTANDING_ALIGN: dict[str, Any] = {"align": 1.0, "align_layers": (1, 2, 3), "align_answer": 6,
-                                       "align_refusal": 0.6}
+UNDERSTANDING_ALIGN: dict[str, Any] = {"align": 1.0, "align_layers": (1, 2), "align_answer": 6,
+                                       "align_refusal": 0.8}
 
 PLANTED_STEPS = 400
 # organism-planted: the same buckets plus typed-equivalent media layout (pool.py), fed without the planted vector.
