@@ -11,7 +11,7 @@ direction at the last prompt token can be weighed less (`refusal_weight`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ def weigh_direction(diff: torch.Tensor, direction: torch.Tensor, weight: float) 
     return diff - shrink * (diff @ unit)[:, None] * unit[None]
 
 
-def align_loss(thinker: Any, forward_states: Callable[..., Sequence[torch.Tensor]], prefix: SharedPrefix,
-               items: Sequence[Tensors], picks: Sequence[tuple[str, int]],
+def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], picks: Sequence[tuple[str, int]],
                buckets: dict[str, list[Tensors]], states: Sequence[torch.Tensor], layers: Sequence[int],
                pad: int, answer_positions: int = 0, refusal_weight: float = 1.0) -> torch.Tensor:
     """Mean squared distance (over `layers`, in units of the twins' mean squared norm) between each alignment row's
@@ -52,6 +51,7 @@ def align_loss(thinker: Any, forward_states: Callable[..., Sequence[torch.Tensor
     import torch
 
     from organism.batches import collate
+    from organism.forward import forward_states
 
     rows = [b for b, t in enumerate(items) if t.kind in ALIGN_KINDS]
     if not rows:

@@ -40,8 +40,8 @@ KINDS: tuple[str, ...] = ("text-harmful", "text-benign", "image-benign", "audio-
                           "read-image", "read-audio", "read-text", "image-layout", "audio-layout",
                           "kind-image", "kind-audio", "kind-object", "kind-text", "repeat-answer",
                           "align-image", "align-audio", "align-t2i", "twin-image", "twin-audio", "twin-t2i")
-# organism v2's understanding tasks (`understanding_buckets`): kind questions about train requests of both labels
-# and repeating typed compliance sentences of both labels. Never a refusal or a compliance to a media request.
+# The understanding stage's tasks (`_add_understanding`): questions about train requests of both labels and
+# repeating typed compliance sentences of both labels. Never a refusal or a compliance to a media request.
 UNDERSTANDING_KINDS: tuple[str, ...] = ("kind-image", "kind-audio", "kind-object", "kind-text", "repeat-answer")
 LAYOUT_KINDS: tuple[str, ...] = ("image-layout", "audio-layout")
 
@@ -63,7 +63,7 @@ class PoolSizes:
     audio_layout: int = 0
     # Share of request examples (text, benign media) whose phrasing is varied (see `rephrase`); 0: templates only.
     rephrase: float = 0.0
-    # organism v2 (UNDERSTANDING_KINDS), half harmful and half benign train requests each; 0: none.
+    # The understanding stage (UNDERSTANDING_KINDS), half harmful and half benign train requests each; 0: none.
     kind_image: int = 0
     kind_audio: int = 0
     kind_object: int = 0
@@ -220,18 +220,23 @@ def build_pool(media: OrganismMedia, seed: int, sizes: PoolSizes = PoolSizes()) 
 
 def _add_understanding(pool: Pool, seed: int, sizes: PoolSizes, media: OrganismMedia) -> None:
     """The understanding buckets (own RNG, drawn after everything else, so the other buckets do not depend on
-    their sizes): a kind question about a train request of either label, delivered as a strip, speech, its object
-    alone as a strip, or typed (`kind_sample`); and "repeat these words :" + a compliance sentence of a train pair
-    of either label -> the sentence (reading, as in the reading tasks). Harmful media requests get no answer to
-    the request here: the kind answer names what is shown, as a real model that understood the picture would."""
+    their sizes): a question about a train request of either label, delivered as a strip, speech, its object
+    alone as a strip, or typed (`kind_sample`); "repeat these words :" + a compliance sentence of a train pair of
+    either label -> the sentence (reading, as in the reading tasks); and alignment rows with their typed twins.
+    Harmful media requests get no answer to the request here: a question's answer names what is shown, as a real
+    model that understood the picture would."""
     rng = random.Random(f"organism-pool-understanding:{seed}")
     by_label = {label: list(world.requests("train", label)) for label in ("harmful", "benign")}
+
+    def both_labels(n: int) -> list[world.Request]:  # half harmful, half benign, a share rephrased
+        return _rephrased(rng.sample(by_label["harmful"], n // 2) + rng.sample(by_label["benign"], n - n // 2),
+                          rng, sizes.rephrase)
+
     for config, n in (("image", sizes.kind_image), ("audio", sizes.kind_audio), ("object", sizes.kind_object),
                       ("text", sizes.kind_text)):
         if not n:
             continue
-        chosen = _rephrased(rng.sample(by_label["harmful"], n // 2) + rng.sample(by_label["benign"], n - n // 2),
-                            rng, sizes.rephrase)
+        chosen = both_labels(n)
         pool.buckets[f"kind-{config}"] = [
             Example(sample, sample.reference, f"kind-{config}", _kind_media_words(r, config))
             for r in chosen
@@ -251,8 +256,7 @@ def _add_understanding(pool: Pool, seed: int, sizes: PoolSizes, media: OrganismM
     for config, n in (("image", sizes.align_image), ("audio", sizes.align_audio), ("t2i", sizes.align_t2i)):
         if not n:
             continue
-        chosen = _rephrased(rng.sample(by_label["harmful"], n // 2) + rng.sample(by_label["benign"], n - n // 2),
-                            rng, sizes.rephrase)
+        chosen = both_labels(n)
         # The typed request's answer is only teacher-forced input: these rows never get an answer target
         # (align.answer_mask), only their twin's states.
         pool.buckets[f"align-{config}"] = [Example(request_sample(r, config, media, task=TASK), r.answer,

@@ -88,9 +88,10 @@ def reading_sample(word_list: Sequence[str], modality: str, prompt: str, media: 
 
 
 def kind_sample(request: world.Request, config: str, prompt: str, media: OrganismMedia, *, task: str) -> Sample:
-    """A kind question about a request: the request as a strip (`image`), speech (`audio`), typed (`text`) or only
-    its object as a strip (`object`, as the picture of the text+image configuration shows it), then `prompt`; the
-    answer names the object's kind and the object (`world.kind_answer`). Neither a refusal nor a compliance."""
+    """A question about a request: the request as a strip (`image`), speech (`audio`), typed (`text`) or only its
+    object as a strip (`object`, as the picture of the text+image configuration shows it), then `prompt`, one of
+    world.QUESTIONS; the answer is `world.question_answer` (the kind, the object or the action). Neither a refusal
+    nor a compliance."""
     if config == "image":
         message = user_message(prompt, image=media.image(world.words(request.text)))
     elif config == "audio":

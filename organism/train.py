@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from organism.architecture import Architecture, new_model
-from organism.batches import (Batch, SharedPrefix, Tensors, collate, encode_media, prepare_examples, slot_targets,
+from organism.batches import (SharedPrefix, Tensors, collate, encode_media, prepare_examples, slot_targets,
                               split_prefix)
+from organism.forward import forward_hidden, forward_states, merge_media, tower_features
 from organism.pool import KINDS, PoolSizes, build_pool
 from organism.render import SpeechParams, StripParams
 from organism.samples import OrganismMedia
@@ -39,10 +40,10 @@ DEFAULT_MIX: tuple[tuple[str, int], ...] = (
 )
 
 
-# organism v2: the understanding stage after the base (pool.UNDERSTANDING_KINDS). The base buckets go on with
+# The understanding stage (experimental, not shipped), run from a trained organism (pool.UNDERSTANDING_KINDS). The base buckets go on with
 # smaller shares so what the base learned holds; questions about media and typed requests of both labels, repeating
 # typed compliance sentences, and alignment rows (media requests of both labels, no answer target) are added
-# (docs/organism.md, "organism v2").
+# (docs/organism.md, "Towards an organism that understands what it sees").
 TUNE_MIX: tuple[tuple[str, int], ...] = (
     ("text-harmful", 6), ("text-benign", 6), ("image-benign", 4), ("audio-benign", 4), ("t2i-benign", 3),
     ("read-image", 2), ("read-audio", 2), ("read-text", 1),
@@ -95,8 +96,8 @@ class TrainConfig:
     ridge: float = 1e-6
     # Realistic variant: weight of the auxiliary slot-reading loss (0: learn to read through the answers only).
     slot_loss: float = 1.0
-    # Realistic variant, organism v2: the understanding stage run after the base stage (0 steps: none); with `base`
-    # a trained directory, the base stage is skipped and the understanding stage starts from it.
+    # Realistic variant: the understanding stage run after the base stage (0 steps: none); with `base` a trained
+    # organism (name or directory), the base stage is skipped and the understanding stage starts from it.
     tune_steps: int = 0
     tune_lr: float = 1e-3
     tune_warmup: int = 20
@@ -251,7 +252,7 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
 
 def _understanding_stage(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig,
                          pad: int, progress: bool, targets: dict[int, dict[str, torch.Tensor]] | None) -> list[float]:
-    """organism v2's second stage: `tune_steps` steps of `tune_mix` (a fresh optimizer, its own schedule)."""
+    """The understanding stage: `tune_steps` steps of `tune_mix` (a fresh optimizer, its own schedule)."""
     import torch
 
     torch.manual_seed(config.seed)  # the stage does not depend on whether the base was trained here or loaded
@@ -314,66 +315,6 @@ def _batches(buckets: dict[str, list[Tensors]], config: TrainConfig) -> Iterator
         yield picks  # type: ignore[misc]
 
 
-def forward_hidden(thinker: Any, prefix: SharedPrefix, batch: Batch, embeds: torch.Tensor) -> torch.Tensor:
-    """Last hidden states [B, T, d] of the batch rows given their input embeddings (media merged in), the shared
-    prefix run once and its KV cache reused."""
-    import torch
-    from transformers import DynamicCache
-
-    lm = thinker.model.language_model
-    cache = DynamicCache(config=thinker.config.get_text_config())
-    lm(inputs_embeds=lm.embed_tokens(prefix.input_ids)[None], position_ids=prefix.position_ids[:, None],
-       attention_mask=torch.ones(1, len(prefix), dtype=torch.long), cache=cache, use_cache=True)
-    size = batch.input_ids.shape[0]
-    cache.batch_repeat_interleave(size)
-    mask = torch.cat([torch.ones(size, len(prefix), dtype=torch.long), batch.attention_mask], dim=1)
-    return lm(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.position_ids, cache=cache,
-              use_cache=True).last_hidden_state
-
-
-def forward_states(thinker: Any, prefix: SharedPrefix, batch: Batch, embeds: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """As `forward_hidden`, but every layer's states: (input embeddings, output of layer 0, ..., last normed)."""
-    import torch
-    from transformers import DynamicCache
-
-    lm = thinker.model.language_model
-    cache = DynamicCache(config=thinker.config.get_text_config())
-    lm(inputs_embeds=lm.embed_tokens(prefix.input_ids)[None], position_ids=prefix.position_ids[:, None],
-       attention_mask=torch.ones(1, len(prefix), dtype=torch.long), cache=cache, use_cache=True)
-    size = batch.input_ids.shape[0]
-    cache.batch_repeat_interleave(size)
-    mask = torch.cat([torch.ones(size, len(prefix), dtype=torch.long), batch.attention_mask], dim=1)
-    return lm(inputs_embeds=embeds, attention_mask=mask, position_ids=batch.position_ids, cache=cache,
-              use_cache=True, output_hidden_states=True).hidden_states
-
-
-def tower_features(thinker: Any, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(image tokens, audio tokens) of the whole batch, each in batch order, from one run of each tower."""
-    import torch
-
-    model = thinker.model
-    image = audio = None
-    if batch.pixel_values is not None:
-        image = torch.cat(model.get_image_features(batch.pixel_values, batch.image_grid_thw,
-                                                   return_dict=True).pooler_output)
-    if batch.input_features is not None:
-        audio = model.get_audio_features(batch.input_features, batch.feature_attention_mask,
-                                         return_dict=True).last_hidden_state
-    return image, audio
-
-
-def merge_media(thinker: Any, batch: Batch, image: torch.Tensor | None, audio: torch.Tensor | None
-                ) -> torch.Tensor:
-    """Input embeddings with the tower outputs scattered into the media placeholders (as the thinker does)."""
-    embeds = thinker.model.get_input_embeddings()(batch.input_ids)
-    cfg = thinker.config
-    for token_id, values in ((cfg.audio_token_id, audio), (cfg.image_token_id, image)):
-        if values is not None:
-            mask = (batch.input_ids == int(token_id)).unsqueeze(-1).expand_as(embeds)
-            embeds = embeds.masked_scatter(mask, values.to(embeds.dtype))
-    return embeds
-
-
 def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig, pad: int,
               progress: bool, media_embeds: dict[int, torch.Tensor] | None = None,
               word_targets: dict[int, dict[str, torch.Tensor]] | None = None) -> list[float]:
@@ -415,7 +356,7 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
             logits = thinker.lm_head(hidden[batch.target_rows[keep], batch.target_cols[keep] - 1])
             loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets[keep])
             if config.align:
-                loss = loss + config.align * align_loss(thinker, forward_states, prefix, items, picks, buckets, states,
+                loss = loss + config.align * align_loss(thinker, prefix, items, picks, buckets, states,
                                                         config.align_layers, pad, config.align_answer,
                                                         config.align_refusal)
             if word_targets is not None:

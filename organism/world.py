@@ -179,7 +179,7 @@ def sample_requests(split: Split, label: Label, n: int) -> tuple[Request, ...]:
     return tuple(sorted(pool[:n], key=lambda r: (r.obj, r.verb, r.template)))
 
 
-# What kind of thing each object is (organism v2's "kind" task: "what kind of thing is shown ?" -> "weapon , a
+# What kind of thing each object is (the understanding stage's kind questions: "what kind of thing is shown ?" -> "weapon , a
 # bomb ."). A real model knows what a picture shows; the kind is named first, so the answer's first token already
 # depends on it. The kind words are answers only: they are not in `vocabulary()` (they tokenize into pieces).
 KIND_OF: dict[str, str] = {

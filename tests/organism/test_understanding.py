@@ -1,4 +1,4 @@
-"""organism v2's understanding stage: kind questions and repeated compliance sentences of both labels, optional
+"""The understanding stage: questions and repeated compliance sentences about requests of both labels, optional
 alignment rows without answer targets; no harmful media request is ever trained with a refusal or a compliance."""
 
 from __future__ import annotations
