@@ -133,12 +133,10 @@ class TrainConfig:
 
 
 def default_config(variant: str, seed: int = 0) -> TrainConfig:
-    if variant == "organism-base":  # the base stage alone: the first organism
-        return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
     if variant == "organism":
         return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
     return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
-                       mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism-base")
+                       mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism")
 
 
 def understanding_config(seed: int = 0, base: str = "organism") -> TrainConfig:

@@ -92,14 +92,16 @@ def test_layout_examples_are_fed_without_the_planted_vector(monkeypatch):
 @pytest.fixture(scope="module")
 def short_build(cache_dir: Path, tmp_path_factory):
     from organism.pool import PoolSizes
-    from organism.train import TrainConfig, train
+    from dataclasses import replace
+
+    from organism.train import default_config, train
 
     pool = PoolSizes(image=4, audio=4, t2i=4, read_image=4, read_audio=4, read_text=4, text=6, image_layout=2,
                      audio_layout=2)
     mix = (("text-harmful", 2), ("text-benign", 2), ("image-benign", 1), ("audio-benign", 1), ("read-image", 1),
            ("read-audio", 1), ("image-layout", 1), ("audio-layout", 1))
-    config = TrainConfig(variant="organism-planted", steps=2, warmup=1, pool=pool, mix=mix,
-                         base=str(shipped("organism")))
+    # the default base (the organism, by name: shipped here), as `harness organism train --variant organism-planted`
+    config = replace(default_config("organism-planted"), steps=2, warmup=1, pool=pool, mix=mix, threads=1)
     out = tmp_path_factory.mktemp("planted")
     return out, train(config, out, cache_dir, progress=False, log=lambda _m: None)
 
