@@ -92,15 +92,20 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         lines += ["", "## Planted check", "",
                   "The toolkit's paired drift estimate (`estimate_drift`) at the input embeddings, media tokens of a "
                   "request against the same request's typed words, on organism-calibration; then that estimate "
-                  "subtracted at the media positions of the organism-safety test split (an EMBED hook).", "",
+                  "subtracted at the media positions of the organism-safety test split (an EMBED hook). Last column: "
+                  "the planted vector itself subtracted (harmful refused / benign refused / benign answered "
+                  "exactly), the best any correction at the input embeddings can do.", "",
                   "| seed | modality | cos(estimate, planted) | norm ratio | harmful refusal before -> after | "
-                  "benign refusal before -> after |", "|---|---|---|---|---|---|"]
+                  "benign refusal before -> after | planted vector subtracted |", "|---|---|---|---|---|---|---|"]
         for seed, check in checks.items():
             for m, d in check["drift"].items():
                 b, a = check["before"], check["after"]
+                best = check.get("after_planted")
+                ceiling = (f"{best[f'{m}/harmful']['refusal']:.3f} / {best[f'{m}/benign']['refusal']:.3f} / "
+                           f"{best[f'{m}/benign']['exact_compliance']:.3f}" if best else "-")
                 lines.append(f"| {seed} | {m} | {d['cos_with_planted']:.3f} | {d['norm_ratio']:.3f} | "
                              f"{b[f'{m}/harmful']['refusal']:.3f} -> {a[f'{m}/harmful']['refusal']:.3f} | "
-                             f"{b[f'{m}/benign']['refusal']:.3f} -> {a[f'{m}/benign']['refusal']:.3f} |")
+                             f"{b[f'{m}/benign']['refusal']:.3f} -> {a[f'{m}/benign']['refusal']:.3f} | {ceiling} |")
     if record.get("planted"):
         lines += ["", "## Refit and planted vectors", "", "```json", json.dumps(record["planted"], indent=1), "```"]
     path = out_dir / "MODEL_CARD.md"

@@ -18,7 +18,7 @@ Built on a trained `organism` (same architecture, processor and world):
 The check (`planted_check`): the paired drift estimate of the toolkit (`estimate_drift`) between a media
 request's media tokens and the same request's typed words, both read at the input embeddings, against v_m;
 then v_m's estimate subtracted at the media positions (an EMBED hook) and the refusal of harmful media requests
-measured again.
+measured again; and v_m itself subtracted, the best any correction at the embeddings can do.
 """
 
 from __future__ import annotations
@@ -249,4 +249,8 @@ def planted_check(model_dir: Path | str, cache_dir: Path, *, progress: bool = Fa
     with backend.layer_hooks({EMBED: subtract_hook({m: d.vector for m, d in estimates.items()},
                                                    _token_ids(backend))}):
         out["after"] = safety_figures(test, generate(backend, test, progress=progress))
+    # The planted vectors themselves subtracted: what any drift correction at the embeddings can restore at best
+    # (the rest is how well the language model reads the corrected media, not the estimate).
+    with backend.layer_hooks({EMBED: subtract_hook(truth, _token_ids(backend))}):
+        out["after_planted"] = safety_figures(test, generate(backend, test, progress=progress))
     return out

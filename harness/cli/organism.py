@@ -181,6 +181,11 @@ def _print_acceptance(figures: dict, understanding: bool) -> None:
                   f"{before[f'{m}/harmful']['refusal']:.3f} -> {after[f'{m}/harmful']['refusal']:.3f} after "
                   f"subtracting it at the input embeddings (benign refusal {before[f'{m}/benign']['refusal']:.3f} -> "
                   f"{after[f'{m}/benign']['refusal']:.3f})")
+            if "after_planted" in check:  # the planted vector itself subtracted: the ceiling of any correction
+                best = check["after_planted"]
+                print(f"planted {m}: subtracting the planted vector itself: harmful refusal "
+                      f"{best[f'{m}/harmful']['refusal']:.3f}, benign refusal {best[f'{m}/benign']['refusal']:.3f}, "
+                      f"benign exact answers {best[f'{m}/benign']['exact_compliance']:.3f}")
     failures = acceptance_failures(figures, understanding)
     print("acceptance: " + ("every bound holds" if not failures else "; ".join(failures)))
 
