@@ -131,6 +131,23 @@ def refit_and_plant(thinker: Any, tensors: Sequence[Tensors], word_ids: Callable
     return report
 
 
+def without_planted(embeds: dict[int, torch.Tensor], tensors: Sequence[Tensors], vectors: dict[str, torch.Tensor]
+                    ) -> dict[int, torch.Tensor]:
+    """The planted towers' media embeddings (keyed by id() of the example), with layout examples
+    (pool.LAYOUT_KINDS) fed without the planted vector: exactly what the towers give before planting."""
+    from organism.pool import LAYOUT_KINDS
+
+    out = dict(embeds)
+    for t in tensors:
+        if t.kind in LAYOUT_KINDS:
+            n_img = t.image_tokens
+            rows = out[id(t)].clone()
+            rows[:n_img] -= vectors["image"].to(rows.dtype)
+            rows[n_img:] -= vectors["audio"].to(rows.dtype)
+            out[id(t)] = rows
+    return out
+
+
 def save_vectors(out_dir: Path, vectors: dict[str, torch.Tensor]) -> None:
     import torch
 

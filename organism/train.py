@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from organism.architecture import Architecture, new_model
-from organism.batches import (SharedPrefix, Tensors, collate, encode_media, prepare_examples, slot_targets,
-                              split_prefix)
+from organism.batches import SharedPrefix, Tensors, collate, prepare_examples, split_prefix
 from organism.forward import forward_hidden, forward_states, merge_media, tower_features
 from organism.pool import KINDS, PoolSizes, build_pool
 from organism.render import SpeechParams, StripParams
 from organism.samples import OrganismMedia
+from organism.targets import align_encoders, encoded_media, media_word_targets, word_id_lookup
 
 if TYPE_CHECKING:
     import torch
@@ -213,17 +213,20 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
         report: dict[str, Any] = {}
         t0 = time.perf_counter()
         if planted:
+            from organism.planted import without_planted
+
             report = _plant(thinker, tensors, config)
             seconds["refit"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             losses = _train_lm(thinker, prefix, buckets, config, pad, progress,
-                               media_embeds=_planted_media_embeds(thinker, tensors, report["vectors"]))
+                               media_embeds=without_planted(encoded_media(thinker, tensors), tensors,
+                                                            report["vectors"]))
         else:
             if config.encoder_steps:
-                _align_encoders(thinker, tensors, config, progress)
+                align_encoders(thinker, tensors, config, progress)
                 seconds["encoders"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-            targets = _media_word_targets(tensors, config) if config.slot_loss else None
+            targets = media_word_targets(tensors, config) if config.slot_loss else None
             losses = [] if from_base else _train_lm(thinker, prefix, buckets, config, pad, progress,
                                                     word_targets=targets)
             if not from_base:
@@ -281,7 +284,7 @@ def load_full(model_dir: Path) -> tuple[Any, Any]:
 def _plant(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig) -> dict[str, Any]:
     from organism.planted import refit_and_plant
 
-    return refit_and_plant(thinker, tensors, _word_id_lookup(config), cell_tokens=config.strip.cell_patches,
+    return refit_and_plant(thinker, tensors, word_id_lookup(config), cell_tokens=config.strip.cell_patches,
                            audio_tokens=config.speech.tokens_per_word, min_slots=config.strip.min_slots,
                            scale=config.planted_scale, ridge=config.ridge, seed=config.seed)
 
@@ -403,100 +406,6 @@ def _given_features(items: Sequence[Tensors], media_embeds: dict[int, torch.Tens
     image = [r[:n] for r, n in rows if n]
     audio = [r[n:] for r, n in rows if len(r) > n]
     return (torch.cat(image) if image else None), (torch.cat(audio) if audio else None)
-
-
-# -- media targets (slot-reading loss, encoder alignment) and fixed media embeddings (planted variant) ---------
-def _word_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
-    ids = []
-    for w in words:
-        enc = tokenizer.encode(" " + w, add_special_tokens=False)
-        if len(enc) != 1:
-            raise AssertionError(f"word {w!r} is not a single token")
-        ids.append(enc[0])
-    return ids
-
-
-def _media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[int, dict[str, torch.Tensor]]:
-    """Token id of the word in every media token's slot, per modality, per example (keyed by id()); examples
-    without media get empty targets."""
-    import torch
-
-    word_ids = _word_id_lookup(config)
-    out = {}
-    for t in tensors:
-        parts = slot_targets(t, word_ids, config.strip.cell_patches, config.speech.tokens_per_word,
-                             config.strip.min_slots)
-        if -1 in parts["image"]:
-            raise AssertionError("slot targets need strips without blank cells")
-        out[id(t)] = {k: torch.tensor(v, dtype=torch.long) for k, v in parts.items()}
-    return out
-
-
-def _word_id_lookup(config: TrainConfig) -> Callable[[Sequence[str]], list[int]]:
-    """words -> their single-token ids in the organism tokenizer (cached per word list)."""
-    import functools
-
-    from organism.architecture import build_tokenizer
-
-    tok = build_tokenizer(config.arch)
-    cached = functools.lru_cache(maxsize=None)(lambda words: tuple(_word_ids(tok, words)))
-    return lambda words: list(cached(tuple(words)))
-
-
-def _align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig, progress: bool
-                    ) -> tuple[list[Tensors], dict[int, torch.Tensor]]:
-    """Regress the vision and audio towers (MSE) onto the language model's input embedding of the word in each
-    slot; returns the media examples and their per-token target ids."""
-    import torch
-    from tqdm import tqdm
-
-    embed = thinker.model.get_input_embeddings().weight.detach()
-    targets = {k: torch.cat([v["image"], v["audio"]]) for k, v in _media_word_targets(tensors, config).items()}
-    with_media = [t for t in tensors if t.media_words]
-    towers = [thinker.model.visual, thinker.model.audio_tower]
-    params = [p for tower in towers for p in tower.parameters()]
-    opt = torch.optim.AdamW(params, lr=config.encoder_lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / config.encoder_steps)))
-    gen = torch.Generator().manual_seed(config.seed + 1)
-    with tqdm(total=config.encoder_steps, disable=not progress, desc="aligning encoders", unit="step") as bar:
-        for _ in range(config.encoder_steps):
-            items = [with_media[int(i)] for i in torch.randint(len(with_media), (config.encoder_batch,),
-                                                                generator=gen)]
-            out = torch.cat([encode_media(thinker, t) for t in items])
-            want = embed[torch.cat([targets[id(t)] for t in items])]
-            loss = torch.nn.functional.mse_loss(out, want)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.set_postfix(mse=f"{float(loss.detach()):.2e}")
-            bar.update(1)
-    return with_media, targets
-
-
-def _media_embeds(thinker: Any, tensors: Sequence[Tensors]) -> dict[int, torch.Tensor]:
-    import torch
-
-    with torch.no_grad():
-        return {id(t): encode_media(thinker, t).detach() for t in tensors}
-
-
-def _planted_media_embeds(thinker: Any, tensors: Sequence[Tensors], vectors: dict[str, torch.Tensor]
-                          ) -> dict[int, torch.Tensor]:
-    """Media embeddings of every example from the planted towers; layout examples (pool.LAYOUT_KINDS) without the
-    planted vector (exactly what the towers give before planting)."""
-    from organism.pool import LAYOUT_KINDS
-
-    embeds = _media_embeds(thinker, tensors)
-    for t in tensors:
-        if t.kind in LAYOUT_KINDS:
-            n_img = t.image_tokens
-            rows = embeds[id(t)].clone()
-            rows[:n_img] -= vectors["image"].to(rows.dtype)
-            rows[n_img:] -= vectors["audio"].to(rows.dtype)
-            embeds[id(t)] = rows
-    return embeds
 
 
 def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:

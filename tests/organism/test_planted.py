@@ -63,11 +63,11 @@ def test_check_failures_name_each_missed_bound():
     assert any("image-harmful refusal after correction 0.500" in f for f in failures)
 
 
-def test_layout_examples_are_fed_without_the_planted_vector(monkeypatch):
+def test_layout_examples_are_fed_without_the_planted_vector():
     import torch
 
-    from organism import train as train_mod
     from organism.batches import Tensors
+    from organism.planted import without_planted
 
     def example(kind: str, images: int, audio_tokens: int) -> Tensors:
         grid = torch.tensor([[1, 2, 2 * images]]) if images else None  # 4 patches per merged token
@@ -77,9 +77,9 @@ def test_layout_examples_are_fed_without_the_planted_vector(monkeypatch):
     planted_image, layout_both, planted_audio = example("image-benign", 2, 0), example("image-layout", 2, 3), \
         example("audio-benign", 0, 3)
     rows = {id(planted_image): torch.ones(2, 3), id(layout_both): torch.ones(5, 3), id(planted_audio): torch.ones(3, 3)}
-    monkeypatch.setattr(train_mod, "_media_embeds", lambda _thinker, _tensors: dict(rows))
     vectors = {"image": torch.tensor([1.0, 0.0, 0.0]), "audio": torch.tensor([0.0, 0.0, 1.0])}
-    out = train_mod._planted_media_embeds(None, [planted_image, layout_both, planted_audio], vectors)
+    out = without_planted(rows, [planted_image, layout_both, planted_audio], vectors)
+    assert torch.equal(rows[id(layout_both)], torch.ones(5, 3))  # the towers' outputs are left as they were
     assert torch.equal(out[id(planted_image)], torch.ones(2, 3))
     assert torch.equal(out[id(planted_audio)], torch.ones(3, 3))
     want = torch.ones(5, 3)

@@ -59,8 +59,8 @@ def test_training_forward_equals_the_thinkers_own_forward(cache_dir: Path):
     from organism.evaluate import load_backend
     from organism.pool import build_pool
     from organism.samples import OrganismMedia
-    from organism.train import (
-        _media_token_ids, _media_word_targets, forward_hidden, merge_media, tower_features)
+    from organism.targets import media_word_targets
+    from organism.train import _media_token_ids, forward_hidden, merge_media, tower_features
     from organism.zoo import shipped
 
     backend = load_backend(shipped("organism"))
@@ -78,7 +78,7 @@ def test_training_forward_equals_the_thinkers_own_forward(cache_dir: Path):
     for row, t in enumerate(rest):
         n = len(t.input_ids)
         assert torch.allclose(ours[row, :n], theirs[row, len(prefix):len(prefix) + n], atol=1e-4)
-    targets = _media_word_targets(rest, TrainConfig())
+    targets = media_word_targets(rest, TrainConfig())
     want_image = torch.cat([targets[id(t)]["image"] for t in rest])
     want_audio = torch.cat([targets[id(t)]["audio"] for t in rest])
     assert image.shape[0] == len(want_image) > 0 and audio.shape[0] == len(want_audio) > 0
