@@ -452,7 +452,7 @@ def ensure_tiny_model(kind: str, cache_dir: Path, seed: int = 0) -> Path:
             shutil.rmtree(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
         try:
-            with _quiet_transformers():  # a one-off build in a cache: no "Writing model shards" bar on stderr
+            with quiet_transformers():  # a one-off build in a cache: no "Writing model shards" bar on stderr
                 build_tiny_model(kind, tmp, seed)
             (tmp / _COMPLETE_MARKER).write_text(f"{kind} v{BUILD_VERSION} seed {seed}\n")
             os.replace(tmp, target)
@@ -463,7 +463,8 @@ def ensure_tiny_model(kind: str, cache_dir: Path, seed: int = 0) -> Path:
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off for the block (errors still show)."""
     from transformers.utils import logging as hf_logging
 
     was, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()

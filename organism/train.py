@@ -277,7 +277,12 @@ def load_full(model_dir: Path) -> tuple[Any, Any]:
     """The full Qwen2.5-Omni model (thinker and talker) and processor of a saved organism."""
     from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
 
-    model = Qwen2_5OmniForConditionalGeneration.from_pretrained(str(model_dir))
+    from harness.tiny_models import quiet_transformers
+
+    # The talker is never used; it keeps the upstream special-token ids, beyond the organism's small vocabulary,
+    # which transformers warns about on every load (the thinker the harness runs has none of them).
+    with quiet_transformers():
+        model = Qwen2_5OmniForConditionalGeneration.from_pretrained(str(model_dir))
     return model, AutoProcessor.from_pretrained(str(model_dir))
 
 

@@ -86,3 +86,13 @@ def test_training_forward_equals_the_thinkers_own_forward(cache_dir: Path):
     with torch.no_grad():
         assert (thinker.lm_head(image).argmax(-1) == want_image).float().mean() > 0.8
         assert (thinker.lm_head(audio).argmax(-1) == want_audio).float().mean() > 0.8
+
+
+def test_loading_a_trained_organism_as_a_base_prints_no_transformers_warnings(capfd):
+    from organism.train import load_full
+    from organism.zoo import shipped
+
+    model, processor = load_full(shipped("organism-planted"))
+    assert model.thinker is not None and processor is not None
+    err = capfd.readouterr().err
+    assert "Model config:" not in err and "unexpected behavior" not in err
