@@ -13,7 +13,7 @@ from organism.batches import Tensors, encode_media, slot_targets
 if TYPE_CHECKING:
     import torch
 
-    from organism.train import TrainConfig
+# `config` below is an organism.train.TrainConfig (not imported: train imports this module).
 
 
 def word_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
@@ -26,7 +26,7 @@ def word_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
     return ids
 
 
-def word_id_lookup(config: TrainConfig) -> Callable[[Sequence[str]], list[int]]:
+def word_id_lookup(config: Any) -> Callable[[Sequence[str]], list[int]]:
     """words -> their single-token ids in the organism tokenizer (cached per word list)."""
     import functools
 
@@ -37,7 +37,7 @@ def word_id_lookup(config: TrainConfig) -> Callable[[Sequence[str]], list[int]]:
     return lambda words: list(cached(tuple(words)))
 
 
-def media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[int, dict[str, torch.Tensor]]:
+def media_word_targets(tensors: Sequence[Tensors], config: Any) -> dict[int, dict[str, torch.Tensor]]:
     """Token id of the word in every media token's slot, per modality, per example (keyed by id()); examples
     without media get empty targets."""
     import torch
@@ -53,7 +53,7 @@ def media_word_targets(tensors: Sequence[Tensors], config: TrainConfig) -> dict[
     return out
 
 
-def align_encoders(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig, progress: bool
+def align_encoders(thinker: Any, tensors: Sequence[Tensors], config: Any, progress: bool
                    ) -> tuple[list[Tensors], dict[int, torch.Tensor]]:
     """Regress the vision and audio towers (MSE) onto the language model's input embedding of the word in each
     slot; returns the media examples and their per-token target ids."""
