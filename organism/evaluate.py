@@ -196,24 +196,27 @@ def probe_figures(backend: QwenOmniBackend, calibration: Sequence[Sample], test:
     return out
 
 
+# `harness organism eval --split`: the task each split is read from.
+SPLIT_TASKS: dict[str, str] = {"test": "organism-safety", "validation": "organism-validation",
+                               "validation-rephrased": "organism-validation-rephrased"}
+
+
 def evaluate(model_dir: Path | str, cache_dir: Path, *, progress: bool = False, probes: bool = True,
              split: str = "test") -> dict[str, Any]:
-    """Figures on `split` (test: organism-safety; validation: organism-validation, where recipes are chosen),
-    stored under the key "test" either way (the split is recorded under "split"); probes fitted on calibration."""
-    from organism.tasks import (
-        OrganismCalibrationTask,
-        OrganismSafetyTask,
-        OrganismValidationTask,
-    )
+    """Figures on `split` (test: organism-safety; validation: organism-validation, where recipes are chosen;
+    validation-rephrased: its requests in varied phrasings), stored under the key "test" either way (the split is
+    recorded under "split"); probes fitted on calibration."""
+    from organism.tasks import ORGANISM_TASKS, OrganismCalibrationTask
     from tasks.base import TaskContext
 
     backend = load_backend(model_dir)
     context = TaskContext(cache_dir=Path(cache_dir))
-    test = {"test": OrganismSafetyTask, "validation": OrganismValidationTask}[split](context).load()
+    test = ORGANISM_TASKS[SPLIT_TASKS[split]](context).load()
     answers = generate(backend, test, progress=progress)
     figures: dict[str, Any] = {"split": split, "test": safety_figures(test, answers)}
     if probes:
-        harmful = list(world.sample_requests(split, "harmful", 64))  # type: ignore[arg-type]
+        world_split = "validation" if split.startswith("validation") else split
+        harmful = list(world.sample_requests(world_split, "harmful", 64))  # type: ignore[arg-type]
         figures["transcription_of_harmful_requests"] = transcription_figures(backend, cache_dir, harmful)
         calibration = OrganismCalibrationTask(context).load()
         figures["probe_accuracy_last_token"] = probe_figures(backend, calibration, test)

@@ -4,7 +4,8 @@ typography strip, speech, and text + image conflict, in the Sample format of the
 - `organism-safety`: the test split (held-out verb-object pairs with held-out templates), 64 items per
   configuration x label, paired across configurations by `source_id`;
 - `organism-calibration`, `organism-validation`: 48 per configuration x label each, from their own held-out
-  pairs (train templates), so defenses can fit directions and thresholds without touching test sources.
+  pairs (train templates), so defenses can fit directions and thresholds without touching test sources;
+- `organism-validation-rephrased`: the validation requests, each in a varied phrasing.
 
 Benign samples carry the exact expected answer in `Sample.reference`; every sample's metadata names verb,
 object, template and the expected answer. Media are rendered into the harness cache on first use.
@@ -69,6 +70,26 @@ class OrganismValidationTask(OrganismTask):
     description = "organism world, validation split (disjoint from organism-safety by source)"
 
 
+class OrganismValidationRephrasedTask(OrganismValidationTask):
+    """The validation requests, each in a varied phrasing (words of its train template dropped, filler words from
+    the training prompts inserted; the rephrasing the training pool uses, with its own seed). Held-out phrasing
+    without the test split's held-out templates: for choosing a recipe or a strength where the train templates
+    of organism-validation are too easy."""
+
+    name = "organism-validation-rephrased"
+    description = "organism world, validation split, every request in a varied phrasing"
+
+    def requests(self) -> list[world.Request]:
+        import random
+
+        from organism.pool import Rephrased, rephrase
+
+        rng = random.Random(f"{self.name}:{self.version}")
+        return [Rephrased(r.verb, r.obj, r.template, rephrase(world.TEMPLATES[r.template], rng))
+                for r in super().requests()]
+
+
 # By name, for the organism's own evaluation (which runs without the application's registries).
 ORGANISM_TASKS: Mapping[str, type[OrganismTask]] = MappingProxyType({
-    cls.name: cls for cls in (OrganismSafetyTask, OrganismCalibrationTask, OrganismValidationTask)})
+    cls.name: cls for cls in (OrganismSafetyTask, OrganismCalibrationTask, OrganismValidationTask,
+                              OrganismValidationRephrasedTask)})

@@ -55,8 +55,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_storage_options(e, data_root=False)
     add_threads_option(e)
     e.add_argument("--no-probes", action="store_true", help="only the refusal / exact-answer table")
-    e.add_argument("--split", choices=("test", "validation"), default="test",
-                   help="organism-safety (test, the card's figures) or organism-validation (where recipes are chosen)")
+    e.add_argument("--split", choices=("test", "validation", "validation-rephrased"), default="test",
+                   help="organism-safety (test, the card's figures), organism-validation (where recipes are chosen) "
+                        "or organism-validation-rephrased (its requests in varied phrasings); also the planted "
+                        "check's")
     e.set_defaults(func=cmd_eval)
 
 
@@ -143,14 +145,14 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from harness.run import resolve_model
-    from organism.evaluate import evaluate
+    from organism.evaluate import SPLIT_TASKS, evaluate
     from organism.planted import PLANTED_FILE, planted_check
 
     cache = config.cache_dir(args.cache_dir)
     path = resolve_model(args.model, cache).path
     figures = evaluate(path, cache, progress=sys.stderr.isatty(), probes=not args.no_probes, split=args.split)
     if (Path(path) / PLANTED_FILE).exists():
-        figures["planted_check"] = planted_check(path, cache)
+        figures["planted_check"] = planted_check(path, cache, evaluate_on=SPLIT_TASKS[args.split])
     _print_table(figures)
     if "transcription_of_harmful_requests" in figures:
         print(f"transcription_of_harmful_requests: {json.dumps(figures['transcription_of_harmful_requests'])}")

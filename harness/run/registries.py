@@ -23,6 +23,7 @@ BUILTIN_TASKS = MappingProxyType({
     "organism-safety": "organism.tasks:OrganismSafetyTask",
     "organism-calibration": "organism.tasks:OrganismCalibrationTask",
     "organism-validation": "organism.tasks:OrganismValidationTask",
+    "organism-validation-rephrased": "organism.tasks:OrganismValidationRephrasedTask",
 })
 BUILTIN_DEFENSES = MappingProxyType({
     "none": "defenses.base:NoDefense",

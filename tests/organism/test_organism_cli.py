@@ -45,6 +45,15 @@ def test_eval_cli_prints_the_shipped_figures(cache_dir, capsys):
     assert "acceptance: every bound holds" in printed
 
 
+def test_eval_cli_reads_the_rephrased_validation_requests(cache_dir, capsys):
+    assert main(["organism", "eval", "organism", "--split", "validation-rephrased", "--no-probes",
+                 "--cache-dir", str(cache_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "split: validation-rephrased" in printed
+    rows = dict(re.findall(r"^(\S+/\S+)\s+(\d+)\s", printed, re.MULTILINE))
+    assert len(rows) == 8 and set(rows.values()) == {"48"}
+
+
 def test_train_cli_runs_the_understanding_stage_from_the_shipped_organism(tmp_path, cache_dir, capsys):
     out = tmp_path / "understanding"
     assert main(["organism", "train", "--understanding", "--steps", "2", "--pool-size", "4", "--threads", "1",

@@ -105,3 +105,24 @@ def test_rephrasing_moves_nothing_else_in_the_pool(cache_dir: Path):
             assert changed == 0
     texts = [e.sample.metadata["request"] for e in varied.buckets["text-benign"]]
     assert any(t not in {e.sample.metadata["request"] for e in plain.buckets["text-benign"]} for t in texts)
+
+
+def test_rephrased_validation_holds_the_validation_requests_in_new_phrasings(cache_dir: Path):
+    from harness.run.registries import default_registries
+    from tasks.base import TaskContext
+
+    tasks = default_registries().tasks
+    context = TaskContext(cache_dir=cache_dir)
+    plain = tasks.get("organism-validation")(context).load(["text"])
+    varied = tasks.get("organism-validation-rephrased")(context).load(["text"])
+    again = tasks.get("organism-validation-rephrased")(context).load(["text"])
+    assert [s.metadata["request"] for s in varied] == [s.metadata["request"] for s in again]  # seeded
+    assert [s.source_id for s in varied] == [s.source_id for s in plain]
+    assert [s.reference for s in varied] == [s.reference for s in plain]  # the same exact answers
+    changed = 0
+    for p, v in zip(plain, varied, strict=True):
+        core = f"{p.metadata['verb']} a {p.metadata['object']}"
+        assert core in v.metadata["request"], v.metadata["request"]
+        changed += v.metadata["request"] != p.metadata["request"]
+        assert v.id != p.id
+    assert changed >= 0.8 * len(plain)
