@@ -211,12 +211,12 @@ def evaluate(model_dir: Path | str, cache_dir: Path, *, progress: bool = False, 
 
     backend = load_backend(model_dir)
     context = TaskContext(cache_dir=Path(cache_dir))
-    test = ORGANISM_TASKS[SPLIT_TASKS[split]](context).load()
+    task = ORGANISM_TASKS[SPLIT_TASKS[split]](context)
+    test = task.load()
     answers = generate(backend, test, progress=progress)
     figures: dict[str, Any] = {"split": split, "test": safety_figures(test, answers)}
     if probes:
-        world_split = "validation" if split.startswith("validation") else split
-        harmful = list(world.sample_requests(world_split, "harmful", 64))  # type: ignore[arg-type]
+        harmful = list(world.sample_requests(task.split, "harmful", 64))  # type: ignore[arg-type]
         figures["transcription_of_harmful_requests"] = transcription_figures(backend, cache_dir, harmful)
         calibration = OrganismCalibrationTask(context).load()
         figures["probe_accuracy_last_token"] = probe_figures(backend, calibration, test)

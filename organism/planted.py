@@ -263,11 +263,10 @@ def planted_check(model_dir: Path | str, cache_dir: Path, *, progress: bool = Fa
                                           "pairs": estimates[m].n_pairs} for m in MODALITIES}}
     test = [s for s in ORGANISM_TASKS[evaluate_on](context).load() if s.config in MODALITIES]
     out["before"] = safety_figures(test, generate(backend, test, progress=progress))
-    with backend.layer_hooks({EMBED: subtract_hook({m: d.vector for m, d in estimates.items()},
-                                                   _token_ids(backend))}):
-        out["after"] = safety_figures(test, generate(backend, test, progress=progress))
-    # The planted vectors themselves subtracted: what any drift correction at the embeddings can restore at best
-    # (the rest is how well the language model reads the corrected media, not the estimate).
-    with backend.layer_hooks({EMBED: subtract_hook(truth, _token_ids(backend))}):
-        out["after_planted"] = safety_figures(test, generate(backend, test, progress=progress))
+    # The estimate subtracted, then the planted vectors themselves: what any drift correction at the embeddings can
+    # restore at best (the rest is how well the language model reads the corrected media, not the estimate).
+    ids = _token_ids(backend)
+    for key, vectors in (("after", {m: d.vector for m, d in estimates.items()}), ("after_planted", truth)):
+        with backend.layer_hooks({EMBED: subtract_hook(vectors, ids)}):
+            out[key] = safety_figures(test, generate(backend, test, progress=progress))
     return out

@@ -167,13 +167,13 @@ def rephrase(template: str, rng: random.Random, *, drop: float = 0.25, max_inser
     return " ".join(kept)
 
 
+def rephrased(request: world.Request, rng: random.Random) -> Rephrased:
+    """`request` in a varied phrasing of its template (`rephrase`)."""
+    return Rephrased(request.verb, request.obj, request.template, rephrase(world.TEMPLATES[request.template], rng))
+
+
 def _rephrased(requests: list[world.Request], rng: random.Random, share: float) -> list[world.Request]:
-    out: list[world.Request] = []
-    for r in requests:
-        if share and rng.random() < share:
-            r = Rephrased(r.verb, r.obj, r.template, rephrase(world.TEMPLATES[r.template], rng))
-        out.append(r)
-    return out
+    return [rephrased(r, rng) if share and rng.random() < share else r for r in requests]
 
 
 def build_pool(media: OrganismMedia, seed: int, sizes: PoolSizes = PoolSizes()) -> Pool:

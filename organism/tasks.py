@@ -82,11 +82,10 @@ class OrganismValidationRephrasedTask(OrganismValidationTask):
     def requests(self) -> list[world.Request]:
         import random
 
-        from organism.pool import Rephrased, rephrase
+        from organism.pool import rephrased
 
         rng = random.Random(f"{self.name}:{self.version}")
-        return [Rephrased(r.verb, r.obj, r.template, rephrase(world.TEMPLATES[r.template], rng))
-                for r in super().requests()]
+        return [rephrased(r, rng) for r in super().requests()]
 
 
 # By name, for the organism's own evaluation (which runs without the application's registries).
