@@ -144,7 +144,8 @@ def _recipe(config: dict[str, Any]) -> str:
                 "are trained jointly from random initialisation, with an auxiliary slot-reading loss (every media "
                 "token, read out through the language model's output head, names the word in its slot; weight "
                 "`slot_loss`), which speeds up learning to read and carries no safety signal.")
-    return ("Built on a trained `organism` (`base` in the config): each tower's last linear layer refit in closed form "
+    return ("Built on a trained `organism` of the same seed (`base` in the config; only seed 0 of `organism` ships, "
+            "other seeds are trained from its recipe first): each tower's last linear layer refit in closed form "
             "(ridge least squares over every media token of the training pool) so that a media token of word w "
             "approximates the language model's input embedding of w; a known random vector per modality (norm "
             "`planted_scale` x the mean word-embedding norm, seeded, stored in `planted.pt`) added to that layer's "

@@ -187,9 +187,10 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
     t_all = time.perf_counter()
     planted = config.variant == "organism-planted"
     from_base = planted or bool(config.base)
+    # Resolved (perhaps trained) before this run's seeding, so the weights do not depend on whether the base existed.
+    base_dir = _base_dir(config.base, cache_dir, config.seed) if from_base else None
     with deterministic(config.seed, config.threads):
-        if from_base:  # a trained organism is the starting point; it is loaded as saved
-            base_dir = _base_dir(config.base, cache_dir)
+        if base_dir is not None:  # a trained organism is the starting point; it is loaded as saved
             model, processor = load_full(base_dir)
             backend = QwenOmniBackend(str(base_dir))
             backend.load()
@@ -263,14 +264,15 @@ def _understanding_stage(thinker: Any, prefix: SharedPrefix, buckets: dict[str, 
     return _train_lm(thinker, prefix, buckets, tune, pad, progress, word_targets=targets)
 
 
-def _base_dir(base: str, cache_dir: Path) -> Path:
-    """A trained organism: an organism name (shipped or trained on first use), else a directory. Names come first:
-    run from the repository root, "organism" is also the package's folder."""
+def _base_dir(base: str, cache_dir: Path, seed: int) -> Path:
+    """A trained organism: an organism name, of the same seed as the model built on it (shipped or trained on first
+    use), else a directory. Names come first: run from the repository root, "organism" is also the package's
+    folder."""
     from organism import VARIANTS
 
     if base not in VARIANTS and Path(base).is_dir():
         return Path(base)
-    return ensure_organism(base, Path(cache_dir) / "models")
+    return ensure_organism(base, Path(cache_dir) / "models", seed)
 
 
 def load_full(model_dir: Path) -> tuple[Any, Any]:
@@ -417,21 +419,23 @@ def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:
     return replace(config, **changes)
 
 
-def ensure_organism(name: str, models_dir: Path) -> Path:
-    """Zoo builder: the shipped checkpoint for `name`, or one trained into `models_dir` on first use."""
+def ensure_organism(name: str, models_dir: Path, seed: int | None = None) -> Path:
+    """Zoo builder: `name` trained with `seed` (default: the shipped seed): the shipped checkpoint, or one trained
+    into `models_dir` on first use."""
     import sys
 
     from organism import VARIANTS
-    from organism.zoo import built, shipped
+    from organism.zoo import built, shipped, shipped_seed, trained_dir
 
     if name not in VARIANTS:
         raise ValueError(f"unknown organism {name!r}; known: {', '.join(VARIANTS)}")
-    found = built(name, models_dir)
+    seed = shipped_seed(name) if seed is None else seed
+    found = built(name, models_dir, seed)
     if found is not None:
         return found
-    target = Path(models_dir) / f"{name}-seed0"
-    print(f"{name}: no shipped weights at {shipped(name)}; training the default recipe into {target} (once)",
-          file=sys.stderr)
-    train(default_config(name, 0), target, Path(models_dir).parent, progress=sys.stderr.isatty(),
+    target = trained_dir(name, models_dir, seed)
+    why = f"no shipped weights at {shipped(name)}" if seed == shipped_seed(name) else f"seed {seed} is not shipped"
+    print(f"{name}: {why}; training the default recipe into {target} (once)", file=sys.stderr)
+    train(default_config(name, seed), target, Path(models_dir).parent, progress=sys.stderr.isatty(),
           log=lambda msg: print(msg, file=sys.stderr))
     return target

@@ -59,10 +59,13 @@ _TINY = (
     # Trained as the paper trains it: golden vectors and adapters from the calibration split with media (every
     # configuration, harmful and benign); checkpoints chosen on a held-out fifth of the same split's sources, so
     # organism-validation stays free for tuning the inference strength (`scale`) and the test split is never seen.
-    Preset("organism", (1, 2), 0.3, 0.5, 0.01, 0.05, 1e-3, data="organism-calibration",
+    # 20 epochs (the paper's lr): of five schedules (lr 1e-3 / 3e-3 / 1e-2 x 3 / 10 / 20 epochs), the lowest held-out
+    # objective summed over layers and averaged over four organisms (both variants, seeds 0 and 1); 3 epochs over 292
+    # items (228 steps) left the adapters where they started (docs/reference.md, OmniSteer §3.2).
+    Preset("organism", (1, 2), 0.3, 0.5, 0.01, 0.05, 1e-3, epochs=20, data="organism-calibration",
            validation="organism-calibration", data_part="0-80%", validation_part="80-100%",
-           source="the 4-layer model organisms: the Qwen2.5-Omni-7B loss parameters at the two middle layers; "
-                  "trained on organism-calibration [0-80%] with media, checkpoints on organism-calibration "
+           source="the 4-layer model organisms: the Qwen2.5-Omni-7B loss parameters at the two middle layers, 20 "
+                  "epochs; trained on organism-calibration [0-80%] with media, checkpoints on organism-calibration "
                   "[80-100%]; the strength (scale) is tuned on organism-validation (benchmarks/defense_tuning.py)"),
 )
 PRESETS = MappingProxyType({p.name: p for p in (*_PUBLISHED, *_REFERENCE, *_TINY)})

@@ -26,7 +26,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t = osub.add_parser("train", allow_abbrev=False, help="train an organism (deterministic for a seed), evaluate it "
                         "on the held-out test split and write it with its MODEL_CARD.md")
     t.add_argument("--variant", choices=VARIANTS, default="organism")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=None,
+                   help="training seed (default: the shipped checkpoint's: 0 for organism, 1 for organism-planted)")
     t.add_argument("--out", required=True, help="output directory (hub layout: config, weights, processor)")
     t.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the recipe's)")
     t.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: the recipe's)")
@@ -34,7 +35,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="at most N examples per pool bucket (and text requests per label): a quick check of the "
                         "pipeline, not the recipe (default: the recipe's pool; the card records the sizes)")
     t.add_argument("--base", default=None, help="the trained organism to start from (model name or directory): "
-                   "organism-planted is built on it, and --understanding runs from it (default: organism)")
+                   "organism-planted is built on it, and --understanding runs from it (default: organism, of the "
+                   "same seed)")
     t.add_argument("--understanding", action="store_true",
                    help="organism only: run the experimental understanding stage (questions about what is shown, "
                         "alignment of media requests to their typed twins) from --base; docs/organism.md")
@@ -103,6 +105,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out}: a file, not a folder")
+    if args.seed is None:
+        from organism.zoo import shipped_seed
+
+        args.seed = shipped_seed(args.variant)
     record = _train_and_measure(args.variant, args.seed, out, args, cache)
     record["command"] = "harness " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     others = {}

@@ -54,3 +54,45 @@ def make_context(cache_dir: Path) -> Callable[..., object]:
                                show_progress=False, evaluation_samples=evaluation_samples)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def planted_media(cache_dir: Path):
+    """The shipped `organism-planted`, loaded as `harness run --model organism-planted` loads it, with its image and
+    audio test items (organism-safety) and the DefenseContext a run of them builds."""
+    from defenses.base import DefenseContext
+    from harness.run import default_registries, load_backend, samples_loader
+    from tasks.base import TaskContext
+
+    registries = default_registries()
+    backend = load_backend(registries, "organism-planted", cache_dir)
+    loader = samples_loader(registries, TaskContext(cache_dir=cache_dir))
+    test = [s for s in loader("organism-safety") if s.config in ("image", "audio")]
+    context = DefenseContext(cache_dir=cache_dir / "defenses", model_name="organism-planted", seed=0,
+                             load_samples=loader, evaluation_samples=test, show_progress=False)
+    return backend, registries, context, test
+
+
+@pytest.fixture(scope="session")
+def refusal_by_cell() -> Callable[..., dict[str, float]]:
+    """`refusal_by_cell(defense, backend, samples)` -> keyword-judge refusal rate per "config/label", answers cut at
+    16 new tokens (the refusal and the exact benign answers are shorter), batches of 16."""
+
+    def rates(defense, backend, samples) -> dict[str, float]:
+        from harness.records import Generation, GenerationConfig
+        from judges.base import JudgeItem
+        from judges.keyword import KeywordJudge
+
+        config = GenerationConfig(max_new_tokens=16)
+        judge = KeywordJudge()
+        counts: dict[str, list[int]] = {}
+        for start in range(0, len(samples), 16):
+            chunk = samples[start:start + 16]
+            outputs = defense.generate(backend, chunk, config)
+            items = [JudgeItem(s, Generation(sample_id=s.id, task=s.task, config=s.config, label=s.label,
+                                             modality=s.modality, response=o.text)) for s, o in zip(chunk, outputs)]
+            for s, v in zip(chunk, judge.score(items)):
+                counts.setdefault(f"{s.config}/{s.label}", []).append(v.label == "refusal")
+        return {cell: sum(v) / len(v) for cell, v in counts.items()}
+
+    return rates
