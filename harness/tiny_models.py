@@ -364,7 +364,10 @@ def save_omni(model: Any, processor: Any, out: Path) -> None:
 
     ids = _token_ids(processor.tokenizer)
     model.generation_config.update(**_generation_kwargs(ids))
-    model.save_pretrained(out)
+    # Saving validates the config: the talker (never used) keeps the upstream special-token ids, beyond a small
+    # vocabulary, which transformers reports line by line.
+    with quiet_transformers():
+        model.save_pretrained(out)
     # `Qwen2_5OmniForConditionalGeneration.from_pretrained` requires the speaker dictionary of the hub repo.
     speaker = {"bos_token": ids["<|im_start|>"], "cond": torch.zeros(16), "ref_mel": torch.zeros(1, 8, 80)}
     torch.save({"Chelsie": speaker}, out / "spk_dict.pt")

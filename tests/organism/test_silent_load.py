@@ -60,3 +60,26 @@ def test_a_fresh_default_run_prints_no_warning(tmp_path, cache_dir):
     noisy = [line for line in lines if "warn" in line.lower() or "deprecat" in line.lower()
              or line.startswith("[transformers]")]
     assert noisy == []
+
+
+def test_building_and_saving_a_new_organism_emits_no_transformers_warning(tmp_path):
+    """Training from scratch (`harness organism train --variant organism`, and the zoo's first-use training of a seed
+    that is not shipped) builds `new_model` and saves it before loading it back: saving validates the config, whose
+    talker keeps token ids beyond the organism's vocabulary; none of that may be reported."""
+    from transformers.utils import logging as hf_logging
+
+    from harness.tiny_models import save_omni
+    from organism.architecture import new_model
+    from organism.train import TrainConfig
+
+    hf_logging.warning_once.cache_clear()
+    handler = _Collect()
+    hf_root = logging.getLogger("transformers")
+    hf_root.addHandler(handler)
+    config = TrainConfig()
+    try:
+        save_omni(*new_model(config.arch, config.strip, config.speech, 0), tmp_path / "model")
+    finally:
+        hf_root.removeHandler(handler)
+    assert (tmp_path / "model" / "model.safetensors").exists()
+    assert handler.messages == []
