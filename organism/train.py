@@ -184,11 +184,12 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
 
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
-    t_all = time.perf_counter()
     planted = config.variant == "organism-planted"
     from_base = planted or bool(config.base)
-    # Resolved (perhaps trained) before this run's seeding, so the weights do not depend on whether the base existed.
+    # Resolved (perhaps trained) before this run's seeding and clock, so neither the weights nor the recorded time
+    # depend on whether the base existed.
     base_dir = _base_dir(config.base, cache_dir, config.seed) if from_base else None
+    t_all = time.perf_counter()
     with deterministic(config.seed, config.threads):
         if base_dir is not None:  # a trained organism is the starting point; it is loaded as saved
             model, processor = load_full(base_dir)
