@@ -17,8 +17,6 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "model.safetensors"
 
 
-
-
 def shipped(variant: str) -> Path:
     return WEIGHTS_DIR / variant
 
