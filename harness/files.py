@@ -13,6 +13,9 @@ are the same everywhere:
 - A SQLite file we use as a cache is disposable: when it does not open or fails its quick check, it is moved
   aside to `<name>.corrupt-<UTC time>` and an empty one is made in its place, and the caller is told.
 - Binary tensor files (safetensors, torch) that do not load raise `CorruptFile` naming the file.
+- A folder built once and then reused (a model trained or generated on first use) is built in a temporary sibling
+  and renamed into place when complete (`build_once`), so a killed build never leaves a half-written folder that a
+  later run would take for finished.
 """
 
 from __future__ import annotations
@@ -44,6 +47,35 @@ class CorruptFile(ValueError):
 
 def notify_stderr(message: str) -> None:
     print(f"harness: note: {message}", file=sys.stderr)
+
+
+def build_once(target: Path | str, build: Callable[[Path], None], *, done: Callable[[Path], bool]) -> Path:
+    """`target` if `done(target)`, else built by `build(tmp)` into a temporary sibling renamed into place when
+    `build` returns. A file lock keeps concurrent builders from racing; a failed or killed build leaves no `target`
+    (its temporary folder is removed, or at worst left as a hidden `.<name>.*` sibling); a `target` that exists but
+    is not done (left by an older version) is moved aside to `<name>.incomplete-<UTC time>`, not deleted."""
+    import shutil
+    import tempfile
+
+    from filelock import FileLock
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if done(target):
+        return target
+    with FileLock(str(target.parent / f".{target.name}.lock")):
+        if done(target):  # built by another process while we waited
+            return target
+        if target.exists():
+            target.rename(side_name(target, "incomplete"))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            build(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
 
 
 def side_name(path: Path, tag: str) -> Path:

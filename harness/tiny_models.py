@@ -18,10 +18,7 @@ Builds are deterministic for a seed and never disturb the caller's global RNG st
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -434,35 +431,20 @@ def build_tiny_model(kind: str, out_dir: Path, seed: int = 0) -> Path:
 
 
 def ensure_tiny_model(kind: str, cache_dir: Path, seed: int = 0) -> Path:
-    """Path of the tiny `kind` checkpoint under `cache_dir`, building it on first use.
-
-    The build goes into a temporary sibling directory that is renamed into place when complete, so a killed
-    build never leaves a half-written model behind; a file lock keeps concurrent builders from racing.
-    """
-    from filelock import FileLock
+    """Path of the tiny `kind` checkpoint under `cache_dir`, building it on first use (`harness.files.build_once`:
+    built in a temporary sibling renamed into place when complete, under a file lock)."""
+    from harness.files import build_once
 
     if kind not in _BUILDERS:
         raise ValueError(f"unknown tiny model kind {kind!r}; known kinds: {', '.join(KINDS)}")
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / f"{kind}-v{BUILD_VERSION}-seed{seed}"
-    if (target / _COMPLETE_MARKER).exists():
-        return target
-    with FileLock(str(cache_dir / f".{target.name}.lock")):
-        if (target / _COMPLETE_MARKER).exists():  # built by another process while we waited
-            return target
-        if target.exists():  # left over from a build interrupted after the rename (cannot normally happen)
-            shutil.rmtree(target)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache_dir))
-        try:
-            with quiet_transformers():  # a one-off build in a cache: no "Writing model shards" bar on stderr
-                build_tiny_model(kind, tmp, seed)
-            (tmp / _COMPLETE_MARKER).write_text(f"{kind} v{BUILD_VERSION} seed {seed}\n")
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return target
+
+    def build(tmp: Path) -> None:
+        with quiet_transformers():  # a one-off build in a cache: no "Writing model shards" bar on stderr
+            build_tiny_model(kind, tmp, seed)
+        (tmp / _COMPLETE_MARKER).write_text(f"{kind} v{BUILD_VERSION} seed {seed}\n")
+
+    return build_once(Path(cache_dir) / f"{kind}-v{BUILD_VERSION}-seed{seed}", build,
+                      done=lambda path: (path / _COMPLETE_MARKER).exists())
 
 
 @contextlib.contextmanager

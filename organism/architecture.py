@@ -1,4 +1,5 @@
-"""The organism's architecture: a tiny full Qwen2.5-Omni checkpoint with the real vision and audio towers.
+"""The organism's architecture: a tiny full Qwen2.5-Omni checkpoint with the real vision and audio towers (`new_model`;
+a saved one loads with `load_full`).
 
 Sizes are chosen for training on two CPU cores in minutes. Two settings matter for the word-slot media
 (see `render.py`):
@@ -12,6 +13,7 @@ Sizes are chosen for training on two CPU cores in minutes. Two settings matter f
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from organism import world
@@ -127,3 +129,16 @@ def new_model(arch: Architecture, strip: StripParams, speech: SpeechParams, seed
     pixels = PATCH * PATCH
     processor = omni_processor(tok, min_pixels=4 * pixels, max_pixels=arch.max_image_tokens * pixels)
     return model, processor
+
+
+def load_full(model_dir: Path) -> tuple[Any, Any]:
+    """The full Qwen2.5-Omni model (thinker and talker) and processor of a saved organism."""
+    from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
+
+    from harness.tiny_models import quiet_transformers
+
+    # The talker is never used; it keeps the upstream special-token ids, beyond the organism's small vocabulary,
+    # which transformers warns about on every load (the thinker the harness runs has none of them).
+    with quiet_transformers():
+        model = Qwen2_5OmniForConditionalGeneration.from_pretrained(str(model_dir))
+    return model, AutoProcessor.from_pretrained(str(model_dir))

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from organism.architecture import Architecture, new_model
+from organism.architecture import Architecture, load_full, new_model
 from organism.batches import SharedPrefix, Tensors, collate, prepare_examples, split_prefix
 from organism.forward import forward_hidden, forward_states, merge_media, tower_features
 from organism.pool import KINDS, PoolSizes, build_pool
@@ -276,19 +276,6 @@ def _base_dir(base: str, cache_dir: Path, seed: int) -> Path:
     return ensure_organism(base, Path(cache_dir) / "models", seed)
 
 
-def load_full(model_dir: Path) -> tuple[Any, Any]:
-    """The full Qwen2.5-Omni model (thinker and talker) and processor of a saved organism."""
-    from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
-
-    from harness.tiny_models import quiet_transformers
-
-    # The talker is never used; it keeps the upstream special-token ids, beyond the organism's small vocabulary,
-    # which transformers warns about on every load (the thinker the harness runs has none of them).
-    with quiet_transformers():
-        model = Qwen2_5OmniForConditionalGeneration.from_pretrained(str(model_dir))
-    return model, AutoProcessor.from_pretrained(str(model_dir))
-
-
 def _plant(thinker: Any, tensors: Sequence[Tensors], config: TrainConfig) -> dict[str, Any]:
     from organism.planted import refit_and_plant
 
@@ -425,8 +412,9 @@ def ensure_organism(name: str, models_dir: Path, seed: int | None = None) -> Pat
     into `models_dir` on first use."""
     import sys
 
+    from harness.files import build_once
     from organism import VARIANTS
-    from organism.zoo import built, shipped, shipped_seed, trained_dir
+    from organism.zoo import WEIGHTS_FILE, built, shipped, shipped_seed, trained_dir
 
     if name not in VARIANTS:
         raise ValueError(f"unknown organism {name!r}; known: {', '.join(VARIANTS)}")
@@ -435,8 +423,12 @@ def ensure_organism(name: str, models_dir: Path, seed: int | None = None) -> Pat
     if found is not None:
         return found
     target = trained_dir(name, models_dir, seed)
-    why = f"no shipped weights at {shipped(name)}" if seed == shipped_seed(name) else f"seed {seed} is not shipped"
-    print(f"{name}: {why}; training the default recipe into {target} (once)", file=sys.stderr)
-    train(default_config(name, seed), target, Path(models_dir).parent, progress=sys.stderr.isatty(),
-          log=lambda msg: print(msg, file=sys.stderr))
-    return target
+
+    def build(tmp: Path) -> None:
+        why = f"no shipped weights at {shipped(name)}" if seed == shipped_seed(name) else f"seed {seed} is not shipped"
+        print(f"{name}: {why}; training the default recipe into {target} (once)", file=sys.stderr)
+        train(default_config(name, seed), tmp, Path(models_dir).parent, progress=sys.stderr.isatty(),
+              log=lambda msg: print(msg, file=sys.stderr))
+
+    # built aside and renamed when complete: a killed training never leaves a folder a later run would load
+    return build_once(target, build, done=lambda path: (path / WEIGHTS_FILE).exists())

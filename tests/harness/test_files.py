@@ -149,3 +149,58 @@ def test_the_fast_shape_check_falls_back_to_the_careful_reader(tmp_path):
     path.write_bytes(b"".join(lines[:3]) + b'{"i": "garb\n' + b"".join(lines[3:]))
     with pytest.raises(CorruptFile, match="line 4"):
         check_jsonl(path)
+
+
+# -- build_once: folders built on first use (tiny models, organisms trained by the zoo) --------------------------
+def _done(path):
+    return (path / "weights").exists()
+
+
+def _write(tmp, text="complete"):
+    (tmp / "weights").write_text(text)
+
+
+def test_a_failed_build_leaves_no_folder_and_a_finished_one_is_reused(tmp_path):
+    from harness.files import build_once
+
+    target = tmp_path / "models" / "m-seed1"
+
+    def failing(tmp):
+        (tmp / "half").write_text("x")
+        raise RuntimeError("training crashed")
+
+    with pytest.raises(RuntimeError, match="training crashed"):
+        build_once(target, failing, done=_done)
+    assert not target.exists() and sorted(p.name for p in target.parent.iterdir()) == [".m-seed1.lock"]
+    calls = []
+    assert build_once(target, lambda tmp: (calls.append(tmp), _write(tmp)), done=_done) == target
+    assert build_once(target, lambda tmp: calls.append(tmp), done=_done) == target
+    assert len(calls) == 1 and (target / "weights").read_text() == "complete"
+
+
+def test_a_killed_build_is_not_taken_for_finished(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "m-seed1"
+    script = ("import os, signal, sys; from pathlib import Path; from harness.files import build_once\n"
+              "def build(tmp):\n"
+              "    (tmp / 'weights').write_text('half')\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "build_once(Path(sys.argv[1]), build, done=lambda p: (p / 'weights').exists())\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, timeout=60, check=False)
+    assert proc.returncode != 0 and not target.exists()
+    from harness.files import build_once
+
+    assert build_once(target, _write, done=_done) == target and (target / "weights").read_text() == "complete"
+
+
+def test_an_unfinished_folder_from_elsewhere_is_moved_aside_not_deleted(tmp_path):
+    from harness.files import build_once
+
+    target = tmp_path / "m-seed1"
+    target.mkdir()
+    (target / "notes.txt").write_text("someone's files")
+    build_once(target, _write, done=_done)
+    (aside,) = tmp_path.glob("m-seed1.incomplete-*")
+    assert (aside / "notes.txt").read_text() == "someone's files" and _done(target)

@@ -89,7 +89,7 @@ def test_training_forward_equals_the_thinkers_own_forward(cache_dir: Path):
 
 
 def test_loading_a_trained_organism_as_a_base_prints_no_transformers_warnings(capfd):
-    from organism.train import load_full
+    from organism.architecture import load_full
     from organism.zoo import shipped
 
     model, processor = load_full(shipped("organism-planted"))
