@@ -49,3 +49,24 @@ def test_rechoose_rewrites_the_choice_of_a_finished_grid(tmp_path):
     result = rechoose(str(path), 0.05)
     assert result["defenses"]["regap"]["params"] == {"calibration": "c", "strength": 1.0}
     assert json.loads(path.read_text())["defenses"]["regap"]["chosen"] == {"strength": 1.0}
+
+
+def test_a_check_split_bounds_the_cost_too():
+    from benchmarks.defense_tuning import worst_cost
+
+    validation = {"text": 0.0, "image": 0.04, "audio": 0.0}
+    rephrased = {"text": 0.0, "image": 0.0, "audio": 0.083}
+    assert worst_cost(validation, rephrased) == {"text": 0.0, "image": 0.04, "audio": 0.083}
+    # within the bound on validation alone, beyond it once the check split counts
+    point = {"value": 0.5, "rates": _rates(0.4, {"text": 1.0, "image": 0.96, "audio": 0.95}),
+             "benign_cost": validation}
+    assert choose([point], 0.05) is point
+    assert choose([{**point, "benign_cost": worst_cost(validation, rephrased)}], 0.05) is None
+
+
+def test_the_rephrased_validation_is_the_default_check_split_of_the_organisms():
+    from benchmarks.defense_tuning import parse_args
+
+    assert parse_args(["--out", "t.json"]).check_split == ["organism-validation-rephrased"]
+    assert parse_args(["--out", "t.json", "--check-split", "none"]).check_split == []
+    assert parse_args(["--out", "t.json", "--validation", "smoke"]).check_split == []
