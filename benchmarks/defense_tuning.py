@@ -164,27 +164,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "rule": RULE,
                               "defenses": {}}
     t0 = time.perf_counter()
-    none = evaluate("none", {}, backend, registries, validation, args, task_context)
-    result["none"] = {"rates": none["rates"]}
-    none_checks = {sel: evaluate("none", {}, backend, registries, items, args, task_context)["rates"]
-                   for sel, items in checks.items()}
+    # Every split is run the same way; the validation items rank the settings, every split bounds their cost.
+    splits = {args.validation: validation, **checks}
+    nones = {sel: evaluate("none", {}, backend, registries, items, args, task_context)["rates"]
+             for sel, items in splits.items()}
+    result["none"] = {"rates": nones[args.validation]}
     for name in args.defenses.split(","):
         key, grid = GRIDS[name]
         params = base_params(name, args.calibration, backend.num_layers)
         points = []
         for value in grid:
             print(f"{name} {key}={value} ...", file=sys.stderr)
-            rates = _rates_on(name, {**params, key: value}, validation, none["rates"], backend, registries, args,
-                              task_context)
-            point = {"value": value, "rates": rates, "benign_cost": benign_cost(rates, none["rates"])}
+            rates = {sel: _rates_on(name, {**params, key: value}, items, nones[sel], backend, registries, args,
+                                    task_context) for sel, items in splits.items()}
+            costs = {sel: benign_cost(rates[sel], nones[sel]) for sel in splits}
+            point = {"value": value, "rates": rates[args.validation], "benign_cost": worst_cost(*costs.values())}
             if checks:
-                point["checks"] = {}
-                for sel, items in checks.items():
-                    check = _rates_on(name, {**params, key: value}, items, none_checks[sel], backend, registries,
-                                      args, task_context)
-                    point["checks"][sel] = {"rates": check, "benign_cost": benign_cost(check, none_checks[sel])}
-                point["benign_cost"] = worst_cost(point["benign_cost"],
-                                                  *(c["benign_cost"] for c in point["checks"].values()))
+                point["checks"] = {sel: {"rates": rates[sel], "benign_cost": costs[sel]} for sel in checks}
             points.append(point)
         chosen = choose(points, args.max_benign_cost)
         result["defenses"][name] = {
