@@ -6,12 +6,13 @@ Media requests of both labels are fed for this loss only: their rows get no answ
 compliance; the answer tokens, the typed request's answer, are only teacher-forced input), only the distance of
 their states to the typed twin's (detached) at the chosen layers, centred per configuration and position within the
 step, so a constant offset per configuration may remain (a drift, as in real models). The twins' harmful-minus-benign
-direction at the last prompt token can be weighed less (`refusal_weight`).
+direction at the last prompt token can be weighed less or more (`refusal_weight`), one weight for every configuration
+or one per alignment bucket (speech needs more of it than images to become separable; docs/organism.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,16 +36,39 @@ def answer_mask(items: Sequence[Tensors], batch: Batch) -> torch.Tensor:
     return keep[batch.target_rows]
 
 
-def weigh_direction(diff: torch.Tensor, direction: torch.Tensor, weight: float) -> torch.Tensor:
-    """`diff` with its component along `direction` scaled so that its squared length counts `weight` times."""
+def weigh_direction(diff: torch.Tensor, direction: torch.Tensor, weight: float | Sequence[float]) -> torch.Tensor:
+    """`diff` with its component along `direction` scaled so that its squared length counts `weight` times (one
+    weight, or one per row of `diff`)."""
+    import torch
+
     unit = direction / direction.norm().clamp_min(1e-8)
-    shrink = 1.0 - weight ** 0.5
+    if isinstance(weight, (int, float)):
+        shrink: float | torch.Tensor = 1.0 - weight ** 0.5
+    else:  # square roots in double precision, as for a single weight
+        shrink = torch.tensor([1.0 - w ** 0.5 for w in weight], dtype=diff.dtype)[:, None]
     return diff - shrink * (diff @ unit)[:, None] * unit[None]
+
+
+RefusalWeight = float | Mapping[str, float] | Sequence[tuple[str, float]]
+
+
+def row_weights(refusal_weight: RefusalWeight, kinds: Sequence[str]) -> float | list[float] | None:
+    """The refusal-direction weight: one for every row, or one per row by its alignment bucket (1 for a bucket not
+    named); None where every weight is 1."""
+    if isinstance(refusal_weight, (int, float)):
+        return None if refusal_weight == 1.0 else float(refusal_weight)
+    by_kind = dict(refusal_weight)
+    unknown = set(by_kind) - set(ALIGN_KINDS)
+    if unknown:
+        raise ValueError(f"refusal weights for unknown alignment buckets {sorted(unknown)}")
+    weights = [float(by_kind.get(k, 1.0)) for k in kinds]
+    return None if all(w == 1.0 for w in weights) else weights
 
 
 def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], picks: Sequence[tuple[str, int]],
                buckets: dict[str, list[Tensors]], states: Sequence[torch.Tensor], layers: Sequence[int],
-               pad: int, answer_positions: int = 0, refusal_weight: float = 1.0) -> torch.Tensor:
+               pad: int, answer_positions: int = 0,
+               refusal_weight: RefusalWeight = 1.0) -> torch.Tensor:
     """Mean squared distance (over `layers`, in units of the twins' mean squared norm) between each alignment row's
     last-prompt-token state (and its first `answer_positions` teacher-forced answer tokens, the twin's answer) and
     its typed twin's, after removing the mean difference per configuration and position."""
@@ -68,17 +92,18 @@ def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], pic
     row_ids = torch.tensor([b for b in rows for _ in steps])
     twin_ids = torch.tensor([i for i in range(len(twins)) for _ in steps])
     kinds = [f"{items[b].kind}:{j}" for b in rows for j in steps]
+    weights = row_weights(refusal_weight, [items[b].kind for b in rows for _ in steps])
     total = torch.zeros(())
     for layer in layers:
         mine = states[layer + 1][row_ids, last]
         theirs = twin_states[layer + 1][twin_ids, twin_last].detach()
         diff = mine - theirs
-        if refusal_weight != 1.0:  # at the last prompt token, weigh the twins' harmful-minus-benign direction less
+        if weights is not None:  # at the last prompt token, weigh the twins' harmful-minus-benign direction
             last_step = torch.tensor([j == 0 for _ in rows for j in steps])
             harm = torch.tensor([items[b].label == "harmful" for b in rows for _ in steps])
             if (harm & last_step).any() and (~harm & last_step).any():
                 r = theirs[harm & last_step].mean(0) - theirs[~harm & last_step].mean(0)
-                diff = torch.where(last_step[:, None], weigh_direction(diff, r, refusal_weight), diff)
+                diff = torch.where(last_step[:, None], weigh_direction(diff, r, weights), diff)
         for kind in set(kinds):
             sel = torch.tensor([k == kind for k in kinds])
             centred = diff[sel] - diff[sel].mean(0, keepdim=True)

@@ -109,8 +109,9 @@ class TrainConfig:
     align_layers: tuple[int, ...] = (1, 2)
     align_answer: int = 0  # also the first this many teacher-forced answer positions
     # Weight of the typed twins' harmful-minus-benign direction (per layer, in the batch) in the alignment at the last
-    # prompt token (1: as every other direction; 0: left free): how much of the refusal component is carried over.
-    align_refusal: float = 1.0
+    # prompt token (1: as every other direction; 0: left free): how much of the refusal component is carried over;
+    # one weight, or ((alignment bucket, weight), ...) with 1 for a bucket not named.
+    align_refusal: float | tuple[tuple[str, float], ...] = 1.0
 
     def __post_init__(self) -> None:
         from organism import VARIANTS
@@ -120,6 +121,10 @@ class TrainConfig:
         unknown = {k for k, _ in (*self.mix, *self.tune_mix)} - set(KINDS)
         if unknown:
             raise ValueError(f"unknown mixture buckets {sorted(unknown)}")
+        if not isinstance(self.align_refusal, (int, float)):
+            from organism.align import row_weights
+
+            row_weights(self.align_refusal, ())  # names only alignment buckets
 
     @property
     def batch_size(self) -> int:

@@ -100,6 +100,27 @@ def test_the_refusal_direction_can_be_weighed_less_in_the_alignment():
         assert torch.equal(out[:, [0, 2, 3]], diff[:, [0, 2, 3]])
 
 
+def test_the_refusal_direction_can_be_weighed_per_configuration():
+    import torch
+
+    from organism.align import row_weights, weigh_direction
+    from organism.train import TrainConfig
+
+    kinds = ["align-image", "align-audio", "align-t2i", "align-audio"]
+    weights = row_weights((("align-audio", 2.0), ("align-image", 0.5)), kinds)
+    assert weights == [0.5, 2.0, 1.0, 2.0]
+    assert row_weights(1.0, kinds) is None and row_weights({"align-t2i": 1.0}, kinds) is None
+    assert row_weights(0.8, kinds) == 0.8
+    diff, direction = torch.randn(4, 3), torch.tensor([1.0, 0.0, 0.0])
+    out = weigh_direction(diff, direction, weights)
+    assert torch.allclose(out[:, 0] ** 2, torch.tensor(weights) * diff[:, 0] ** 2, atol=1e-5)
+    assert torch.equal(out[:, 1:], diff[:, 1:])
+    single = weigh_direction(diff, direction, 0.8)  # one weight for all rows = the same weight per row
+    assert torch.equal(single, weigh_direction(diff, direction, [0.8] * 4))
+    with pytest.raises(ValueError, match="align-speech"):
+        TrainConfig(align_refusal=(("align-speech", 2.0),))
+
+
 def test_a_short_understanding_stage_is_deterministic(cache_dir: Path, tmp_path: Path):
     from safetensors.torch import load_file
 
