@@ -7,7 +7,10 @@ compliance; the answer tokens, the typed request's answer, are only teacher-forc
 their states to the typed twin's (detached) at the chosen layers, centred per configuration and position within the
 step, so a constant offset per configuration may remain (a drift, as in real models). The twins' harmful-minus-benign
 direction at the last prompt token can be weighed less or more (`refusal_weight`), one weight for every configuration
-or one per alignment bucket (speech needs more of it than images to become separable; docs/organism.md).
+or one per alignment bucket (speech needs more of it than images to become separable; docs/organism.md), and a
+harmful media request can be aligned to its twin moved back along that direction, so that it carries only a fraction
+of the typed harm component (`harm_fraction`: a partial gap set by a target, not by a balance of losses). The direction
+is this batch's, or a running mean over steps (`HarmDirection`).
 """
 
 from __future__ import annotations
@@ -52,9 +55,28 @@ def weigh_direction(diff: torch.Tensor, direction: torch.Tensor, weight: float |
 RefusalWeight = float | Mapping[str, float] | Sequence[tuple[str, float]]
 
 
+class HarmDirection:
+    """The typed twins' harmful-minus-benign state at the last prompt token per layer: a running mean over training
+    steps (`momentum` > 0; less noisy than one batch's ten rows), or this batch's alone (0)."""
+
+    def __init__(self, momentum: float = 0.0) -> None:
+        self.momentum = momentum
+        self.by_layer: dict[int, torch.Tensor] = {}
+
+    def update(self, layer: int, batch: torch.Tensor | None) -> torch.Tensor | None:
+        """The direction to use for `layer` after seeing this batch's (None: the batch lacks a label)."""
+        if not self.momentum:
+            return batch
+        last = self.by_layer.get(layer)
+        if batch is not None:
+            last = batch if last is None else self.momentum * last + (1 - self.momentum) * batch
+            self.by_layer[layer] = last
+        return last
+
+
 def row_weights(refusal_weight: RefusalWeight, kinds: Sequence[str]) -> float | list[float] | None:
-    """The refusal-direction weight: one for every row, or one per row by its alignment bucket (1 for a bucket not
-    named); None where every weight is 1."""
+    """A value per alignment row: one for every row, or one per row by its alignment bucket (1 for a bucket not
+    named); None where every value is 1."""
     if isinstance(refusal_weight, (int, float)):
         return None if refusal_weight == 1.0 else float(refusal_weight)
     by_kind = dict(refusal_weight)
@@ -67,11 +89,13 @@ def row_weights(refusal_weight: RefusalWeight, kinds: Sequence[str]) -> float | 
 
 def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], picks: Sequence[tuple[str, int]],
                buckets: dict[str, list[Tensors]], states: Sequence[torch.Tensor], layers: Sequence[int],
-               pad: int, answer_positions: int = 0,
-               refusal_weight: RefusalWeight = 1.0) -> torch.Tensor:
+               pad: int, answer_positions: int = 0, refusal_weight: RefusalWeight = 1.0,
+               harm_fraction: RefusalWeight = 1.0, direction: HarmDirection | None = None) -> torch.Tensor:
     """Mean squared distance (over `layers`, in units of the twins' mean squared norm) between each alignment row's
     last-prompt-token state (and its first `answer_positions` teacher-forced answer tokens, the twin's answer) and
-    its typed twin's, after removing the mean difference per configuration and position."""
+    its typed twin's, after removing the mean difference per configuration and position. At the last prompt token a
+    harmful row's target is its twin moved back by (1 - `harm_fraction`) of the harmful-minus-benign direction, whose
+    component counts `refusal_weight` times."""
     import torch
 
     from organism.batches import collate
@@ -92,17 +116,27 @@ def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], pic
     row_ids = torch.tensor([b for b in rows for _ in steps])
     twin_ids = torch.tensor([i for i in range(len(twins)) for _ in steps])
     kinds = [f"{items[b].kind}:{j}" for b in rows for j in steps]
-    weights = row_weights(refusal_weight, [items[b].kind for b in rows for _ in steps])
+    row_kinds = [items[b].kind for b in rows for _ in steps]
+    weights = row_weights(refusal_weight, row_kinds)
+    fractions = row_weights(harm_fraction, row_kinds)
+    direction = direction or HarmDirection()
     total = torch.zeros(())
     for layer in layers:
         mine = states[layer + 1][row_ids, last]
         theirs = twin_states[layer + 1][twin_ids, twin_last].detach()
         diff = mine - theirs
-        if weights is not None:  # at the last prompt token, weigh the twins' harmful-minus-benign direction
+        if weights is not None or fractions is not None:  # the harmful-minus-benign direction, at the last token
             last_step = torch.tensor([j == 0 for _ in rows for j in steps])
             harm = torch.tensor([items[b].label == "harmful" for b in rows for _ in steps])
+            r = None
             if (harm & last_step).any() and (~harm & last_step).any():
                 r = theirs[harm & last_step].mean(0) - theirs[~harm & last_step].mean(0)
+            r = direction.update(layer, r)
+            if r is not None and fractions is not None:
+                back = [1.0 - f for f in fractions] if isinstance(fractions, list) else [1.0 - fractions] * len(kinds)
+                shift = (harm & last_step).float() * torch.tensor(back)
+                diff = mine - (theirs - shift[:, None] * r[None])
+            if r is not None and weights is not None:
                 diff = torch.where(last_step[:, None], weigh_direction(diff, r, weights), diff)
         for kind in set(kinds):
             sel = torch.tensor([k == kind for k in kinds])

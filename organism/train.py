@@ -40,24 +40,6 @@ DEFAULT_MIX: tuple[tuple[str, int], ...] = (
 )
 
 
-# The understanding stage (experimental, not shipped), run from a trained organism (pool.UNDERSTANDING_KINDS). The base buckets go on with
-# smaller shares so what the base learned holds; questions about media and typed requests of both labels, repeating
-# typed compliance sentences, and alignment rows (media requests of both labels, no answer target) are added
-# (docs/organism.md, "Towards an organism that understands what it sees").
-TUNE_MIX: tuple[tuple[str, int], ...] = (
-    ("text-harmful", 6), ("text-benign", 6), ("image-benign", 4), ("audio-benign", 4), ("t2i-benign", 3),
-    ("read-image", 2), ("read-audio", 2), ("read-text", 1),
-    ("kind-image", 4), ("kind-audio", 4), ("kind-object", 2), ("repeat-answer", 2),
-    ("align-image", 4), ("align-audio", 8), ("align-t2i", 2), ("kind-text", 3),
-)
-TUNE_STEPS = 300
-UNDERSTANDING_POOL = PoolSizes(rephrase=0.5, kind_image=600, kind_audio=600, kind_object=300, kind_text=400,
-                               repeat_answer=264, questions="all", align_image=400, align_audio=800, align_t2i=200)
-# The alignment (align.py): weight, layers, teacher-forced answer positions (a refusal that starts is finished as
-# typed text finishes it) and the weight of the refusal direction at the last prompt token.
-UNDERSTANDING_ALIGN: dict[str, Any] = {"align": 1.0, "align_layers": (1, 2), "align_answer": 6,
-                                       "align_refusal": 0.8}
-
 PLANTED_STEPS = 400
 # organism-planted: the same buckets plus typed-equivalent media layout (pool.py), fed without the planted vector.
 PLANTED_MIX: tuple[tuple[str, int], ...] = DEFAULT_MIX + (("image-layout", 6), ("audio-layout", 6))
@@ -112,6 +94,11 @@ class TrainConfig:
     # prompt token (1: as every other direction; 0: left free): how much of the refusal component is carried over;
     # one weight, or ((alignment bucket, weight), ...) with 1 for a bucket not named.
     align_refusal: float | tuple[tuple[str, float], ...] = 1.0
+    # The fraction of the typed harm component (along that direction) a harmful media request is aligned to, one or
+    # per alignment bucket (1: its twin's state itself), and the momentum of the direction's running mean over steps
+    # (0: this batch's).
+    align_harm: float | tuple[tuple[str, float], ...] = 1.0
+    align_momentum: float = 0.0
 
     def __post_init__(self) -> None:
         from organism import VARIANTS
@@ -121,10 +108,11 @@ class TrainConfig:
         unknown = {k for k, _ in (*self.mix, *self.tune_mix)} - set(KINDS)
         if unknown:
             raise ValueError(f"unknown mixture buckets {sorted(unknown)}")
-        if not isinstance(self.align_refusal, (int, float)):
-            from organism.align import row_weights
+        for per_bucket in (self.align_refusal, self.align_harm):
+            if not isinstance(per_bucket, (int, float)):
+                from organism.align import row_weights
 
-            row_weights(self.align_refusal, ())  # names only alignment buckets
+                row_weights(per_bucket, ())  # names only alignment buckets
 
     @property
     def batch_size(self) -> int:
@@ -142,13 +130,6 @@ def default_config(variant: str, seed: int = 0) -> TrainConfig:
         return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
     return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
                        mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism")
-
-
-def understanding_config(seed: int = 0, base: str = "organism") -> TrainConfig:
-    """The understanding stage (experimental, not shipped: no recipe has met its bounds yet, docs/organism.md) run
-    from `base`, a trained organism of the same seed (model name or directory); "" trains the base stage first."""
-    return replace(default_config("organism", seed), pool=UNDERSTANDING_POOL, base=base, tune_steps=TUNE_STEPS,
-                   tune_mix=TUNE_MIX, **UNDERSTANDING_ALIGN)
 
 
 @contextmanager
@@ -336,6 +317,10 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
                              {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config))
     losses: list[float] = []
+    if config.align:
+        from organism.align import HarmDirection
+
+        direction = HarmDirection(config.align_momentum)
     with tqdm(total=config.steps, disable=not progress, desc=f"training {config.variant}", unit="step") as bar:
         for picks in _batches(buckets, config):
             items = [buckets[kind][i] for kind, i in picks]  # type: ignore[misc]
@@ -359,7 +344,7 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
             if config.align:
                 loss = loss + config.align * align_loss(thinker, prefix, items, picks, buckets, states,
                                                         config.align_layers, pad, config.align_answer,
-                                                        config.align_refusal)
+                                                        config.align_refusal, config.align_harm, direction)
             if word_targets is not None:
                 loss = loss + config.slot_loss * _slot_loss(thinker, items, image, audio, word_targets)
             opt.zero_grad(set_to_none=True)

@@ -66,12 +66,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namespace, cache: Path) -> dict:
     from organism.evaluate import evaluate
-    from organism.train import (
-        default_config,
-        train,
-        understanding_config,
-        with_overrides,
-    )
+    from organism.train import default_config, train, with_overrides
+    from organism.understanding import understanding_config
 
     if args.understanding:
         if variant != "organism":

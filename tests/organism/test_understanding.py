@@ -3,6 +3,7 @@ alignment rows without answer targets; no harmful media request is ever trained 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,21 @@ def test_the_refusal_direction_can_be_weighed_per_configuration():
         TrainConfig(align_refusal=(("align-speech", 2.0),))
 
 
+def test_the_harm_direction_is_a_running_mean_when_asked():
+    import torch
+
+    from organism.align import HarmDirection
+
+    one, two = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    batch_only = HarmDirection()
+    assert batch_only.update(1, one) is one and batch_only.update(1, None) is None
+    running = HarmDirection(0.75)
+    assert torch.equal(running.update(1, one), one)
+    assert torch.allclose(running.update(1, two), torch.tensor([0.75, 0.25]))
+    assert torch.allclose(running.update(1, None), torch.tensor([0.75, 0.25]))  # a batch without both labels
+    assert running.update(2, None) is None and torch.equal(running.update(2, two), two)  # per layer
+
+
 def test_a_short_understanding_stage_is_deterministic(cache_dir: Path, tmp_path: Path):
     from safetensors.torch import load_file
 
@@ -137,6 +153,14 @@ def test_a_short_understanding_stage_is_deterministic(cache_dir: Path, tmp_path:
     assert all(a[k].equal(b[k]) for k in a) and runs[0].losses == runs[1].losses and len(runs[0].losses) == 2
     assert any(not a[k].equal(base[k]) for k in a)
     assert "tune" in runs[0].seconds and "train" not in runs[0].seconds
+    # a partial harm target for one configuration (running direction) moves the weights elsewhere
+    more = tuple((k, 6 if k == "align-image" else n) for k, n in mix)  # harmful and benign image rows in a batch
+    weighted = replace(config, tune_mix=more, align_refusal=2.0, align_momentum=0.9)
+    partial = replace(weighted, align_harm=(("align-image", 0.5),))
+    c, d = ({k: v for k, v in load_file(str(train(cfg, tmp_path / name, cache_dir, progress=False, log=lambda _m: None)
+                                                   and tmp_path / name / "model.safetensors")).items()}
+            for cfg, name in ((weighted, "weighted"), (partial, "partial")))
+    assert any(not c[k].equal(d[k]) for k in c)
 
 
 def test_well_formed_answers_and_the_understanding_bounds():
