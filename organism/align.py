@@ -7,10 +7,11 @@ compliance; the answer tokens, the typed request's answer, are only teacher-forc
 their states to the typed twin's (detached) at the chosen layers, centred per configuration and position within the
 step, so a constant offset per configuration may remain (a drift, as in real models). The twins' harmful-minus-benign
 direction at the last prompt token can be weighed less or more (`refusal_weight`), one weight for every configuration
-or one per alignment bucket (speech needs more of it than images to become separable; docs/organism.md), and a
-harmful media request can be aligned to its twin moved back along that direction, so that it carries only a fraction
-of the typed harm component (`harm_fraction`: a partial gap set by a target, not by a balance of losses). The direction
-is this batch's, or a running mean over steps (`HarmDirection`).
+or one per alignment bucket (speech needs more of it than images to become separable; docs/organism.md), and at a
+given layer a harmful media request can be aligned to its twin moved back along that direction, so that it carries
+only a fraction of the typed harm component there (`harm_fraction`, per layer: the harm is read in full at one layer
+and only partly passed on at the next, so it is understood without the refusal being carried over in full). The
+direction is this batch's, or a running mean over steps (`HarmDirection`).
 """
 
 from __future__ import annotations
@@ -87,15 +88,28 @@ def row_weights(refusal_weight: RefusalWeight, kinds: Sequence[str]) -> float | 
     return None if all(w == 1.0 for w in weights) else weights
 
 
+def layer_fractions(harm_fraction: float | Mapping[int, float] | Sequence[tuple[int, float]],
+                    layers: Sequence[int]) -> dict[int, float]:
+    """The fraction of the typed harm component a harmful media request is aligned to, per aligned layer."""
+    if isinstance(harm_fraction, (int, float)):
+        return {layer: float(harm_fraction) for layer in layers}
+    by_layer = {int(k): float(v) for k, v in dict(harm_fraction).items()}
+    unknown = set(by_layer) - set(layers)
+    if unknown:
+        raise ValueError(f"harm fractions for layers {sorted(unknown)} that are not aligned (layers {list(layers)})")
+    return {layer: by_layer.get(layer, 1.0) for layer in layers}
+
+
 def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], picks: Sequence[tuple[str, int]],
                buckets: dict[str, list[Tensors]], states: Sequence[torch.Tensor], layers: Sequence[int],
                pad: int, answer_positions: int = 0, refusal_weight: RefusalWeight = 1.0,
-               harm_fraction: RefusalWeight = 1.0, direction: HarmDirection | None = None) -> torch.Tensor:
+               harm_fraction: float | Mapping[int, float] | Sequence[tuple[int, float]] = 1.0,
+               direction: HarmDirection | None = None) -> torch.Tensor:
     """Mean squared distance (over `layers`, in units of the twins' mean squared norm) between each alignment row's
     last-prompt-token state (and its first `answer_positions` teacher-forced answer tokens, the twin's answer) and
     its typed twin's, after removing the mean difference per configuration and position. At the last prompt token a
-    harmful row's target is its twin moved back by (1 - `harm_fraction`) of the harmful-minus-benign direction, whose
-    component counts `refusal_weight` times."""
+    harmful row's target is its twin moved back by (1 - `harm_fraction` of the layer; 1 for a layer not named) of the
+    harmful-minus-benign direction, whose component counts `refusal_weight` times."""
     import torch
 
     from organism.batches import collate
@@ -118,23 +132,22 @@ def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], pic
     kinds = [f"{items[b].kind}:{j}" for b in rows for j in steps]
     row_kinds = [items[b].kind for b in rows for _ in steps]
     weights = row_weights(refusal_weight, row_kinds)
-    fractions = row_weights(harm_fraction, row_kinds)
+    fractions = layer_fractions(harm_fraction, layers)
     direction = direction or HarmDirection()
     total = torch.zeros(())
     for layer in layers:
         mine = states[layer + 1][row_ids, last]
         theirs = twin_states[layer + 1][twin_ids, twin_last].detach()
         diff = mine - theirs
-        if weights is not None or fractions is not None:  # the harmful-minus-benign direction, at the last token
+        if weights is not None or fractions[layer] != 1.0:  # the harmful-minus-benign direction, at the last token
             last_step = torch.tensor([j == 0 for _ in rows for j in steps])
             harm = torch.tensor([items[b].label == "harmful" for b in rows for _ in steps])
             r = None
             if (harm & last_step).any() and (~harm & last_step).any():
                 r = theirs[harm & last_step].mean(0) - theirs[~harm & last_step].mean(0)
             r = direction.update(layer, r)
-            if r is not None and fractions is not None:
-                back = [1.0 - f for f in fractions] if isinstance(fractions, list) else [1.0 - fractions] * len(kinds)
-                shift = (harm & last_step).float() * torch.tensor(back)
+            if r is not None and fractions[layer] != 1.0:
+                shift = (harm & last_step).float() * (1.0 - fractions[layer])
                 diff = mine - (theirs - shift[:, None] * r[None])
             if r is not None and weights is not None:
                 diff = torch.where(last_step[:, None], weigh_direction(diff, r, weights), diff)

@@ -8,6 +8,8 @@ Whatever makes image and audio requests escape the text refusal is learned, not 
 in closed form onto the word embeddings, a known vector per modality added to their biases, and the language
 model retrained on the resulting media embeddings with towers and input embeddings frozen.
 
+The recipes (`TrainConfig`, each variant's default) are in recipes.py.
+
 Determinism: fixed seeds for initialisation, data pool and batch order; `torch.use_deterministic_algorithms`;
 a fixed thread count (results can differ across thread counts, CPU types and library versions).
 """
@@ -18,119 +20,20 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from organism.architecture import Architecture, load_full, new_model
+from organism.architecture import load_full, new_model
 from organism.batches import SharedPrefix, Tensors, collate, prepare_examples, split_prefix
 from organism.forward import forward_hidden, forward_states, merge_media, tower_features
-from organism.pool import KINDS, PoolSizes, build_pool
-from organism.render import SpeechParams, StripParams
+from organism.pool import KINDS, build_pool
+from organism.recipes import TrainConfig, default_config
 from organism.samples import OrganismMedia
 from organism.targets import align_encoders, encoded_media, media_word_targets, word_id_lookup
 
 if TYPE_CHECKING:
     import torch
-
-# Examples per bucket in every batch (fixed composition: every step sees every kind).
-DEFAULT_MIX: tuple[tuple[str, int], ...] = (
-    ("text-harmful", 10), ("text-benign", 10), ("image-benign", 6), ("audio-benign", 6), ("t2i-benign", 4),
-    ("read-image", 5), ("read-audio", 5), ("read-text", 2),
-)
-
-
-PLANTED_STEPS = 400
-# organism-planted: the same buckets plus typed-equivalent media layout (pool.py), fed without the planted vector.
-PLANTED_MIX: tuple[tuple[str, int], ...] = DEFAULT_MIX + (("image-layout", 6), ("audio-layout", 6))
-PLANTED_POOL = PoolSizes(image_layout=600, audio_layout=500, rephrase=0.5)
-ORGANISM_POOL = PoolSizes(rephrase=0.5)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    variant: str = "organism"
-    seed: int = 0
-    steps: int = 700
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1
-    warmup: int = 50
-    weight_decay: float = 0.01
-    clip: float = 1.0
-    mix: tuple[tuple[str, int], ...] = DEFAULT_MIX
-    pool: PoolSizes = field(default_factory=PoolSizes)
-    arch: Architecture = field(default_factory=Architecture)
-    strip: StripParams = field(default_factory=StripParams)
-    speech: SpeechParams = field(default_factory=SpeechParams)
-    # A fixed thread count: results can differ across thread counts (the shipped organism used 2, see
-    # default_config).
-    threads: int = 1
-    # Encoder alignment before the main training (an option tried for the realistic organism; off by default):
-    # towers regressed (MSE) onto the word embeddings.
-    encoder_steps: int = 0
-    encoder_lr: float = 3e-3
-    encoder_batch: int = 32
-    # The trained organism to start from (model name or directory): the planted variant's base (default_config:
-    # organism); for the realistic one, "" trains the base stage, a directory skips it. Planted variant only: the
-    # planted vectors' norm in units of the mean word-embedding norm, and the ridge of the towers' refit.
-    base: str = ""
-    planted_scale: float = 3.0
-    ridge: float = 1e-6
-    # Realistic variant: weight of the auxiliary slot-reading loss (0: learn to read through the answers only).
-    slot_loss: float = 1.0
-    # Realistic variant: the understanding stage run after the base stage (0 steps: none); with `base` a trained
-    # organism (name or directory), the base stage is skipped and the understanding stage starts from it.
-    tune_steps: int = 0
-    tune_lr: float = 1e-3
-    tune_warmup: int = 20
-    tune_mix: tuple[tuple[str, int], ...] = ()
-    tune_threads: int = 1
-    # Alignment of media requests (both labels) to their typed twins at the last prompt token (align.py); weight
-    # and layers (0: off). Used in the understanding stage only if its mixture holds alignment buckets.
-    align: float = 0.0
-    align_layers: tuple[int, ...] = (1, 2)
-    align_answer: int = 0  # also the first this many teacher-forced answer positions
-    # Weight of the typed twins' harmful-minus-benign direction (per layer, in the batch) in the alignment at the last
-    # prompt token (1: as every other direction; 0: left free): how much of the refusal component is carried over;
-    # one weight, or ((alignment bucket, weight), ...) with 1 for a bucket not named.
-    align_refusal: float | tuple[tuple[str, float], ...] = 1.0
-    # The fraction of the typed harm component (along that direction) a harmful media request is aligned to, one or
-    # per alignment bucket (1: its twin's state itself), and the momentum of the direction's running mean over steps
-    # (0: this batch's).
-    align_harm: float | tuple[tuple[str, float], ...] = 1.0
-    align_momentum: float = 0.0
-
-    def __post_init__(self) -> None:
-        from organism import VARIANTS
-
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        unknown = {k for k, _ in (*self.mix, *self.tune_mix)} - set(KINDS)
-        if unknown:
-            raise ValueError(f"unknown mixture buckets {sorted(unknown)}")
-        for per_bucket in (self.align_refusal, self.align_harm):
-            if not isinstance(per_bucket, (int, float)):
-                from organism.align import row_weights
-
-                row_weights(per_bucket, ())  # names only alignment buckets
-
-    @property
-    def batch_size(self) -> int:
-        return sum(n for _, n in self.mix)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["speech"] = self.speech.to_dict()
-        d["strip"] = self.strip.to_dict()
-        return d
-
-
-def default_config(variant: str, seed: int = 0) -> TrainConfig:
-    if variant == "organism":
-        return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
-    return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
-                       mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism")
-
 
 @contextmanager
 def deterministic(seed: int, threads: int) -> Iterator[None]:
@@ -391,10 +294,6 @@ def _given_features(items: Sequence[Tensors], media_embeds: dict[int, torch.Tens
     image = [r[:n] for r, n in rows if n]
     audio = [r[n:] for r, n in rows if len(r) > n]
     return (torch.cat(image) if image else None), (torch.cat(audio) if audio else None)
-
-
-def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:
-    return replace(config, **changes)
 
 
 def ensure_organism(name: str, models_dir: Path, seed: int | None = None) -> Path:

@@ -66,8 +66,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namespace, cache: Path) -> dict:
     from organism.evaluate import evaluate
-    from organism.train import default_config, train, with_overrides
-    from organism.understanding import understanding_config
+    from organism.recipes import default_config, with_overrides
+    from organism.train import train
+    from organism.recipes import understanding_config
 
     if args.understanding:
         if variant != "organism":

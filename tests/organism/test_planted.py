@@ -94,7 +94,9 @@ def short_build(cache_dir: Path, tmp_path_factory):
     from organism.pool import PoolSizes
     from dataclasses import replace
 
-    from organism.train import default_config, train
+    from organism.recipes import default_config
+
+    from organism.train import train
 
     pool = PoolSizes(image=4, audio=4, t2i=4, read_image=4, read_audio=4, read_text=4, text=6, image_layout=2,
                      audio_layout=2)

@@ -70,7 +70,7 @@ def test_building_and_saving_a_new_organism_emits_no_transformers_warning(tmp_pa
 
     from harness.tiny_models import save_omni
     from organism.architecture import new_model
-    from organism.train import TrainConfig
+    from organism.recipes import TrainConfig
 
     hf_logging.warning_once.cache_clear()
     handler = _Collect()

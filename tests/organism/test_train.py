@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from organism.pool import PoolSizes
-from organism.train import TrainConfig, train
+from organism.recipes import TrainConfig
+from organism.train import train
 
 SMALL = PoolSizes(image=4, audio=4, t2i=4, read_image=4, read_audio=4, read_text=4, text=6)
 MIX = (("text-harmful", 2), ("text-benign", 2), ("image-benign", 1), ("audio-benign", 1), ("read-image", 1),

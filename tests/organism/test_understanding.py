@@ -105,7 +105,7 @@ def test_the_refusal_direction_can_be_weighed_per_configuration():
     import torch
 
     from organism.align import row_weights, weigh_direction
-    from organism.train import TrainConfig
+    from organism.recipes import TrainConfig
 
     kinds = ["align-image", "align-audio", "align-t2i", "align-audio"]
     weights = row_weights((("align-audio", 2.0), ("align-image", 0.5)), kinds)
@@ -120,6 +120,16 @@ def test_the_refusal_direction_can_be_weighed_per_configuration():
     assert torch.equal(single, weigh_direction(diff, direction, [0.8] * 4))
     with pytest.raises(ValueError, match="align-speech"):
         TrainConfig(align_refusal=(("align-speech", 2.0),))
+
+
+def test_the_harm_fraction_is_set_per_aligned_layer():
+    from organism.align import layer_fractions
+    from organism.recipes import TrainConfig
+
+    assert layer_fractions(0.5, (1, 2)) == {1: 0.5, 2: 0.5}
+    assert layer_fractions(((2, 0.5),), (1, 2)) == {1: 1.0, 2: 0.5}
+    with pytest.raises(ValueError, match=r"layers \[3\]"):
+        TrainConfig(align_layers=(1, 2), align_harm=((3, 0.5),))
 
 
 def test_the_harm_direction_is_a_running_mean_when_asked():
@@ -140,7 +150,8 @@ def test_the_harm_direction_is_a_running_mean_when_asked():
 def test_a_short_understanding_stage_is_deterministic(cache_dir: Path, tmp_path: Path):
     from safetensors.torch import load_file
 
-    from organism.train import TrainConfig, train
+    from organism.recipes import TrainConfig
+    from organism.train import train
     from organism.zoo import shipped
 
     mix = (("text-harmful", 1), ("image-benign", 1), ("kind-image", 1), ("kind-audio", 1), ("repeat-answer", 1),
@@ -156,7 +167,7 @@ def test_a_short_understanding_stage_is_deterministic(cache_dir: Path, tmp_path:
     # a partial harm target for one configuration (running direction) moves the weights elsewhere
     more = tuple((k, 6 if k == "align-image" else n) for k, n in mix)  # harmful and benign image rows in a batch
     weighted = replace(config, tune_mix=more, align_refusal=2.0, align_momentum=0.9)
-    partial = replace(weighted, align_harm=(("align-image", 0.5),))
+    partial = replace(weighted, align_harm=((2, 0.5),))
     c, d = ({k: v for k, v in load_file(str(train(cfg, tmp_path / name, cache_dir, progress=False, log=lambda _m: None)
                                                    and tmp_path / name / "model.safetensors")).items()}
             for cfg, name in ((weighted, "weighted"), (partial, "partial")))
