@@ -48,8 +48,8 @@ def weigh_direction(diff: torch.Tensor, direction: torch.Tensor, weight: float |
     unit = direction / direction.norm().clamp_min(1e-8)
     if isinstance(weight, (int, float)):
         shrink: float | torch.Tensor = 1.0 - weight ** 0.5
-    else:  # square roots in double precision, as for a single weight
-        shrink = torch.tensor([1.0 - w ** 0.5 for w in weight], dtype=diff.dtype)[:, None]
+    else:
+        shrink = (1.0 - torch.tensor(list(weight), dtype=diff.dtype).sqrt())[:, None]
     return diff - shrink * (diff @ unit)[:, None] * unit[None]
 
 

@@ -12,12 +12,14 @@ from organism.evaluate import ACCEPTANCE, UNDERSTANDING_ACCEPTANCE, acceptance_f
 FIGURES_FILE = "organism_figures.json"
 UNDERSTANDING_RECIPE = (
     "Two stages. The base stage (the shipped organism's recipe) learns text safety and reading; the understanding "
-    "stage (experimental, docs/organism.md) then teaches what a real model also knows about what it sees, on train "
+    "stage (docs/organism.md) then teaches what a real model also knows about what it sees, on train "
     "requests of *both* labels: questions about a request shown as a strip, spoken, typed, or its object alone as a "
     "strip (\"what kind of thing is shown ?\" -> \"weapon , a bomb .\"; \"which thing is named ?\" -> \"a bomb .\"; "
     "\"which action is asked for ?\" -> \"to build .\"), repeating typed compliance sentences, and an alignment loss "
-    "pulling each media request's hidden states toward its typed twin's, while the base mixture goes on. A harmful "
-    "request delivered as image or audio is never trained with a refusal or a compliance target.")
+    "pulling each media request's hidden states toward its typed twin's (at the last prompt token, a harmful "
+    "request's target can keep only a fraction of the typed harmful-minus-benign direction at a layer: harm read in "
+    "full, refusal passed on in part), while the base mixture goes on. A harmful request delivered as image or audio "
+    "is never trained with a refusal or a compliance target.")
 
 
 def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str, Any]] | None = None) -> Path:
@@ -39,8 +41,9 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         "",
         _recipe(config),
         "",
-        f"Examples per bucket: `{json.dumps(record['pool_counts'])}`; mixture per step: `{config['mix']}`; "
-        f"{config['steps']} steps, lr {config['lr']}, seed {config['seed']}, {config['threads']} thread(s); "
+        f"Examples per bucket: `{json.dumps(record['pool_counts'])}`; {_base_stage(config)}mixture per step: "
+        f"`{config['mix']}`; {config['steps']} steps, lr {config['lr']}, seed {config['seed']}, "
+        f"{config['threads'] if not (config.get('tune_steps') and config.get('base')) else 'its own'} thread(s); "
         f"varied phrasing for a share {config.get('pool', {}).get('rephrase', 0.0)} of the request examples."
         + _stage_two(config),
         "",
@@ -113,9 +116,15 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
     return path
 
 
+def _base_stage(config: dict[str, Any]) -> str:
+    return "the base stage (not rerun here; its recipe), " if config.get("tune_steps") and config.get("base") else ""
+
+
 def _threads(config: dict[str, Any]) -> str:
     if not config.get("tune_steps"):
         return f"{config['threads']} thread(s)"
+    if config.get("base"):  # the base stage was not run here: it is the base model's own
+        return f"{config.get('tune_threads', 1)} thread(s) in the understanding stage"
     return (f"{config['threads']} thread(s) in the base stage, {config.get('tune_threads', 1)} in the understanding "
             "stage")
 
@@ -124,15 +133,16 @@ def _stage_two(config: dict[str, Any]) -> str:
     if not config.get("tune_steps"):
         return ""
     base = f" (started from `{config['base']}`)" if config.get("base") else ""
-    align = (f"; alignment weight {config['align']} at layers {config['align_layers']}" if config.get("align")
-             else "; no alignment loss")
+    align = (f"; alignment weight {config['align']} at layers {config['align_layers']}, harm direction weight "
+             f"{config.get('align_refusal', 1.0)}, harm fraction {config.get('align_harm', 1.0)}, direction momentum "
+             f"{config.get('align_momentum', 0.0)}" if config.get("align") else "; no alignment loss")
     return (f" Understanding stage{base}: {config['tune_steps']} steps, lr {config['tune_lr']}, warmup "
             f"{config['tune_warmup']}, {config.get('tune_threads', 1)} thread(s), mixture per step "
             f"`{config['tune_mix']}`{align}.")
 
 
 def _recipe(config: dict[str, Any]) -> str:
-    if config["variant"] == "organism":
+    if config["variant"] in ("organism", "organism-v2"):
         stage_two = UNDERSTANDING_RECIPE + " The base stage: " if config.get("tune_steps") else ""
         return (stage_two + "Text safety data (every train request typed: harmful -> `i cannot help with that .`, "
                 "benign -> the exact compliance), *benign* requests as image strips, speech and text+image, and reading tasks "

@@ -108,34 +108,40 @@ class TrainConfig:
 def default_config(variant: str, seed: int = 0) -> TrainConfig:
     if variant == "organism":
         return TrainConfig(variant=variant, seed=seed, steps=1500, threads=2, slot_loss=0.3, pool=ORGANISM_POOL)
+    if variant == "organism-v2":
+        return understanding_config(seed)
     return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
                        mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism")
 
 
-# The understanding stage (experimental, not shipped), run from a trained organism (pool.UNDERSTANDING_KINDS). The base buckets go on with
-# smaller shares so what the base learned holds; questions about media and typed requests of both labels, repeating
+# organism-v2: the understanding stage run from a trained organism of the same seed (pool.UNDERSTANDING_KINDS). The
+# base buckets go on with smaller shares so what the base learned holds; questions about media and typed requests of both labels, repeating
 # typed compliance sentences, and alignment rows (media requests of both labels, no answer target) are added
 # (docs/organism.md, "Towards an organism that understands what it sees").
 TUNE_MIX: tuple[tuple[str, int], ...] = (
     ("text-harmful", 6), ("text-benign", 6), ("image-benign", 4), ("audio-benign", 4), ("t2i-benign", 3),
     ("read-image", 2), ("read-audio", 2), ("read-text", 1),
     ("kind-image", 4), ("kind-audio", 4), ("kind-object", 2), ("repeat-answer", 2),
-    ("align-image", 4), ("align-audio", 8), ("align-t2i", 2), ("kind-text", 3),
+    ("align-image", 4), ("align-audio", 4), ("align-t2i", 2), ("kind-text", 3),
 )
 TUNE_STEPS = 300
 UNDERSTANDING_POOL = PoolSizes(rephrase=0.5, kind_image=600, kind_audio=600, kind_object=300, kind_text=400,
-                               repeat_answer=264, questions="all", align_image=400, align_audio=800, align_t2i=200)
+                               repeat_answer=264, questions="all", align_image=400, align_audio=400, align_t2i=200)
 # The alignment (align.py): weight, layers, teacher-forced answer positions (a refusal that starts is finished as
-# typed text finishes it) and the weight of the refusal direction at the last prompt token.
-UNDERSTANDING_ALIGN: dict[str, Any] = {"align": 1.0, "align_layers": (1, 2), "align_answer": 6,
-                                       "align_refusal": 0.8}
+# typed text finishes it); at the last prompt token the harm direction (a running mean) counts 2.5 times, 4 for
+# speech (the least separable), and is carried over in full at layer 1 but only half at layer 2: harm is read, the
+# refusal only partly passed on (chosen on organism-validation, docs/organism.md).
+UNDERSTANDING_ALIGN: dict[str, Any] = {
+    "align": 1.0, "align_layers": (1, 2), "align_answer": 6,
+    "align_refusal": (("align-image", 2.5), ("align-audio", 4.0), ("align-t2i", 2.5)),
+    "align_harm": ((2, 0.5),), "align_momentum": 0.9}
 
 
 def understanding_config(seed: int = 0, base: str = "organism") -> TrainConfig:
-    """The understanding stage (experimental, not shipped: no recipe has met its bounds yet, docs/organism.md) run
-    from `base`, a trained organism of the same seed (model name or directory); "" trains the base stage first."""
-    return replace(default_config("organism", seed), pool=UNDERSTANDING_POOL, base=base, tune_steps=TUNE_STEPS,
-                   tune_mix=TUNE_MIX, **UNDERSTANDING_ALIGN)
+    """organism-v2: the understanding stage run from `base`, a trained organism of the same seed (model name or
+    directory); "" trains the base stage first."""
+    return replace(default_config("organism", seed), variant="organism-v2", pool=UNDERSTANDING_POOL, base=base,
+                   threads=1, tune_steps=TUNE_STEPS, tune_mix=TUNE_MIX, **UNDERSTANDING_ALIGN)
 
 
 def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:

@@ -2,11 +2,12 @@
 (`organism.train.ensure_organism`, the zoo's builder, trains them).
 
 The shipped checkpoints (`organism/weights/<variant>/`, with MODEL_CARD.md) are what a fresh clone runs: `organism`
-is seed 0, `organism-planted` seed 1 (chosen on organism-validation-rephrased: its corrected speech reads better,
+is seed 0; `organism-planted` and `organism-v2` are seed 1 (each chosen on organism-validation-rephrased,
 docs/organism.md), built on the seed-1 `organism`. When a checkpoint is missing (e.g. removed to save space), or
 another seed is asked for, the default recipe is trained into `<cache>/models/<variant>-seed<N>` once (minutes on
 CPU, deterministic) and that directory is used from then on; `organism-planted` of seed N is built on `organism` of
-seed N, resolved the same way (so the shipped planted model, when missing, first trains the seed-1 `organism`).
+seed N, resolved the same way (so the shipped planted model, when missing, first trains the seed-1 `organism`), and
+so is `organism-v2`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def shipped(variant: str) -> Path:
 
 def shipped_seed(variant: str) -> int:
     """The training seed of the checkpoint shipped for `variant`."""
-    return 1 if variant == "organism-planted" else 0
+    return 1 if variant in ("organism-planted", "organism-v2") else 0
 
 
 def trained_dir(name: str, models_dir: Path, seed: int) -> Path:

@@ -76,7 +76,7 @@ _AUTO: tuple[tuple[str, str], ...] = (
     (r"baichuan-omni-1d5|baichuan-omni-1\.5", "baichuan-omni-1.5"),
     (r"minicpm-o-2_6|minicpm-o-2\.6", "minicpm-o-2.6"),
     (r"^tiny-(omni|vl|text)$", "tiny"),
-    (r"^organism(-planted)?$", "organism"),
+    (r"^organism(-planted|-v2)?$", "organism"),
 )
 
 

@@ -27,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "on the held-out test split and write it with its MODEL_CARD.md")
     t.add_argument("--variant", choices=VARIANTS, default="organism")
     t.add_argument("--seed", type=int, default=None,
-                   help="training seed (default: the shipped checkpoint's: 0 for organism, 1 for organism-planted)")
+                   help="training seed (default: the shipped checkpoint's: 0 for organism, 1 for the others)")
     t.add_argument("--out", required=True, help="output directory (hub layout: config, weights, processor)")
     t.add_argument("--steps", type=positive_int, default=None, help="training steps (default: the recipe's)")
     t.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: the recipe's)")
@@ -35,11 +35,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="at most N examples per pool bucket (and text requests per label): a quick check of the "
                         "pipeline, not the recipe (default: the recipe's pool; the card records the sizes)")
     t.add_argument("--base", default=None, help="the trained organism to start from (model name or directory): "
-                   "organism-planted is built on it, and --understanding runs from it (default: organism, of the "
+                   "organism-planted and organism-v2 are built on it (default: organism, of the "
                    "same seed)")
-    t.add_argument("--understanding", action="store_true",
-                   help="organism only: run the experimental understanding stage (questions about what is shown, "
-                        "alignment of media requests to their typed twins) from --base; docs/organism.md")
     t.add_argument("--compare-seed", type=int, action="append", default=[], metavar="SEED",
                    help="also train this seed (in a temporary folder) and report its figures in the card")
     t.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation (no figures in the card)")
@@ -68,17 +65,12 @@ def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namesp
     from organism.evaluate import evaluate
     from organism.recipes import default_config, with_overrides
     from organism.train import train
-    from organism.recipes import understanding_config
 
-    if args.understanding:
-        if variant != "organism":
-            raise CLIError("--understanding: only with --variant organism")
-        cfg = understanding_config(seed, "organism")
-    else:
-        cfg = default_config(variant, seed)
-    steps = "tune_steps" if args.understanding else "steps"  # the stage's steps (the base stage is not rerun)
-    overrides = {k: v for k, v in ((steps, args.steps), ("threads", args.threads), ("base", args.base))
-                 if v is not None}
+    cfg = default_config(variant, seed)
+    # organism-v2's steps and threads are its understanding stage's (the base stage is not rerun)
+    stage = "tune_" if cfg.tune_steps else ""
+    overrides = {k: v for k, v in ((stage + "steps", args.steps), (stage + "threads", args.threads),
+                                   ("base", args.base)) if v is not None}
     if args.pool_size is not None:
         overrides["pool"] = cfg.pool.capped(args.pool_size)
     cfg = with_overrides(cfg, **overrides)

@@ -28,6 +28,9 @@ BUILTIN_MODELS: tuple[ModelAlias, ...] = (
     ModelAlias("organism-planted", "model organism with a known planted media drift (a unit test for drift "
                "estimation), built on organism", "organism.train:ensure_organism", "qwen2.5-omni",
                (ORGANISM_NOTE,)),
+    ModelAlias("organism-v2", "model organism that understands what it sees (names harmful media requests, "
+               "separable from benign ones) and refuses them only in part, built on organism",
+               "organism.train:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,)),
     ModelAlias("tiny-omni", "tiny random Qwen2.5-Omni thinker (built locally, plumbing check)",
                "harness.tiny_models:ensure_tiny_model", "qwen2.5-omni", (PLUMBING_NOTE,)),
     ModelAlias("tiny-vl", "tiny random Qwen2.5-VL (built locally, plumbing check)",

@@ -54,19 +54,19 @@ def test_eval_cli_reads_the_rephrased_validation_requests(cache_dir, capsys):
     assert len(rows) == 8 and set(rows.values()) == {"48"}
 
 
-def test_train_cli_runs_the_understanding_stage_from_the_shipped_organism(tmp_path, cache_dir, capsys):
-    out = tmp_path / "understanding"
-    assert main(["organism", "train", "--understanding", "--steps", "2", "--pool-size", "4", "--threads", "1",
-                 "--no-eval", "--out", str(out), "--cache-dir", str(cache_dir), "--no-progress"]) == 0
+def test_train_cli_builds_organism_v2_on_the_shipped_organism(tmp_path, cache_dir, capsys):
+    out = tmp_path / "v2"
+    assert main(["organism", "train", "--variant", "organism-v2", "--seed", "0", "--steps", "2", "--pool-size", "4",
+                 "--threads", "1", "--no-eval", "--out", str(out), "--cache-dir", str(cache_dir), "--no-progress"]) == 0
     err = capsys.readouterr().err
-    assert re.search(r"trained organism seed 0 in \d+ s \(.*tune \d+ s", err)
+    assert re.search(r"trained organism-v2 seed 0 in \d+ s \(.*tune \d+ s", err)
     from safetensors.torch import load_file
 
     trained, base = (load_file(str(d / "model.safetensors")) for d in (out, shipped("organism")))
     assert any(not trained[k].equal(base[k]) for k in trained)  # the stage ran from the shipped base
+    assert not (out / "MODEL_CARD.md").exists() or "organism-v2" in (out / "MODEL_CARD.md").read_text()
 
 
-def test_understanding_is_refused_for_the_planted_variant(tmp_path, capsys):
-    assert main(["organism", "train", "--variant", "organism-planted", "--understanding",
-                 "--out", str(tmp_path / "o")]) == 2
-    assert "--understanding: only with --variant organism" in capsys.readouterr().err
+def test_the_removed_understanding_flag_is_a_clear_error(tmp_path, capsys):
+    assert main(["organism", "train", "--understanding", "--out", str(tmp_path / "o")]) == 2
+    assert "--understanding" in capsys.readouterr().err

@@ -117,7 +117,7 @@ def test_the_refusal_direction_can_be_weighed_per_configuration():
     assert torch.allclose(out[:, 0] ** 2, torch.tensor(weights) * diff[:, 0] ** 2, atol=1e-5)
     assert torch.equal(out[:, 1:], diff[:, 1:])
     single = weigh_direction(diff, direction, 0.8)  # one weight for all rows = the same weight per row
-    assert torch.equal(single, weigh_direction(diff, direction, [0.8] * 4))
+    assert torch.allclose(single, weigh_direction(diff, direction, [0.8] * 4))
     with pytest.raises(ValueError, match="align-speech"):
         TrainConfig(align_refusal=(("align-speech", 2.0),))
 
