@@ -60,15 +60,25 @@ def make_context(cache_dir: Path) -> Callable[..., object]:
 def planted_media(cache_dir: Path):
     """The shipped `organism-planted`, loaded as `harness run --model organism-planted` loads it, with its image and
     audio test items (organism-safety) and the DefenseContext a run of them builds."""
+    return _media_run(cache_dir, "organism-planted")
+
+
+@pytest.fixture(scope="session")
+def v2_media(cache_dir: Path):
+    """The same for the shipped `organism-v2`."""
+    return _media_run(cache_dir, "organism-v2")
+
+
+def _media_run(cache_dir: Path, model: str):
     from defenses.base import DefenseContext
     from harness.run import default_registries, load_backend, samples_loader
     from tasks.base import TaskContext
 
     registries = default_registries()
-    backend = load_backend(registries, "organism-planted", cache_dir)
+    backend = load_backend(registries, model, cache_dir)
     loader = samples_loader(registries, TaskContext(cache_dir=cache_dir))
     test = [s for s in loader("organism-safety") if s.config in ("image", "audio")]
-    context = DefenseContext(cache_dir=cache_dir / "defenses", model_name="organism-planted", seed=0,
+    context = DefenseContext(cache_dir=cache_dir / "defenses", model_name=model, seed=0,
                              load_samples=loader, evaluation_samples=test, show_progress=False)
     return backend, registries, context, test
 
