@@ -1,4 +1,4 @@
-"""The understanding stage's representation alignment (`TrainConfig.align`; experimental, docs/organism.md): a
+"""The understanding stage's representation alignment (`TrainConfig.align`; organism-v2, docs/organism.md): a
 media request and its typed twin should have the same hidden states at the last prompt token and at the first
 teacher-forced answer positions.
 

@@ -1,8 +1,8 @@
 """The organisms' training recipes: `TrainConfig` and the default recipe of each variant (docs/organism.md).
 
 `organism`: the base stage from random initialisation. `organism-planted`: built on `organism` of the same seed.
-The understanding stage (experimental) goes on from a trained `organism` of the same seed with tasks a real model
-also learns about requests of both labels, and aligns media requests to their typed twins (align.py).
+`organism-v2`: the understanding stage, from a trained `organism` of the same seed, with tasks a real model also
+learns about requests of both labels, and media requests aligned to their typed twins (align.py).
 """
 
 from __future__ import annotations
@@ -71,9 +71,9 @@ class TrainConfig:
     align: float = 0.0
     align_layers: tuple[int, ...] = (1, 2)
     align_answer: int = 0  # also the first this many teacher-forced answer positions
-    # Weight of the typed twins' harmful-minus-benign direction (per layer, in the batch) in the alignment at the last
-    # prompt token (1: as every other direction; 0: left free): how much of the refusal component is carried over;
-    # one weight, or ((alignment bucket, weight), ...) with 1 for a bucket not named.
+    # Weight of the typed twins' harmful-minus-benign direction (per layer; see `align_momentum`) in the alignment at
+    # the last prompt token (1: as every other direction; 0: left free): how much of the refusal component is
+    # carried over; one weight, or ((alignment bucket, weight), ...) with 1 for a bucket not named.
     align_refusal: float | tuple[tuple[str, float], ...] = 1.0
     # The fraction of the typed harm component (along that direction) a harmful media request is aligned to, one for
     # every aligned layer or ((layer, fraction), ...) with 1 for a layer not named (1: its twin's state itself), and
@@ -114,10 +114,10 @@ def default_config(variant: str, seed: int = 0) -> TrainConfig:
                        mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism")
 
 
-# organism-v2: the understanding stage run from a trained organism of the same seed (pool.UNDERSTANDING_KINDS). The
-# base buckets go on with smaller shares so what the base learned holds; questions about media and typed requests of both labels, repeating
-# typed compliance sentences, and alignment rows (media requests of both labels, no answer target) are added
-# (docs/organism.md, "Towards an organism that understands what it sees").
+# organism-v2: the understanding stage run from a trained organism of the same seed (pool.UNDERSTANDING_KINDS).
+# The base buckets go on with smaller shares so what the base learned holds; questions about media and typed
+# requests of both labels, repeating typed compliance sentences, and alignment rows (media requests of both labels,
+# no answer target) are added (docs/organism.md, "organism-v2").
 TUNE_MIX: tuple[tuple[str, int], ...] = (
     ("text-harmful", 6), ("text-benign", 6), ("image-benign", 4), ("audio-benign", 4), ("t2i-benign", 3),
     ("read-image", 2), ("read-audio", 2), ("read-text", 1),

@@ -1,6 +1,6 @@
 """Which checkpoint an organism name resolves to, per seed: the shipped one only for its own seed (organism 0,
-organism-planted and organism-v2 1), else a folder the zoo trained earlier; `organism-planted` of a seed is built on `organism`
-of that seed."""
+organism-planted and organism-v2 1), else a folder the zoo trained earlier; `organism-planted` and `organism-v2` of a
+seed are built on `organism` of that seed."""
 
 from __future__ import annotations
 
