@@ -5,6 +5,7 @@
   ReGap's probe must read);
 - refusal projection: mean normalised projection z = <h - mu_B, r> / ||r||^2 on the text refusal direction per
   configuration x label and layer (0 at the benign-text mean, 1 at the harmful-text mean);
+- harm probe score per harmful object (which harmful requests the model does not represent as harmful);
 - drift: ||delta|| / ||r|| and cos(delta, r_hat) of the paired last-token drift per modality and layer (ReGap's
   estimate), and the per-token drift at the input embeddings (norm over the mean word-embedding norm); on
   `organism-planted` also its cosine with the planted vectors.
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines.append("\nseparability (harmful vs benign probe accuracy at the last prompt token) per layer:")
     for c, row in sep.items():
         lines.append(f"  {c}: " + ", ".join(f"L{layer} {acc:.2f}" for layer, acc in row.items()))
+    lines += _harm_by_object(backend, calibration, validation, configs, sep)
     geometry = fit_geometry(backend, calibration, ReGapParams(calibration=args.calibration))
     acts = collect(backend, validation, layers, batch_size=16)
     lines.append("\nrefusal projection z per layer (0 = benign-text mean, 1 = harmful-text mean), validation means:")
@@ -85,6 +87,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
     return 0
+
+
+def _harm_by_object(backend: Any, calibration: Sequence[Any], validation: Sequence[Any], configs: Sequence[str],
+                    sep: dict[str, dict[int, float]]) -> list[str]:
+    """The harm probe's score of the harmful validation requests, per object (the sample's `object` metadata), at
+    each configuration's best layer: which harmful requests the model does not represent as harmful."""
+    from defenses.toolkit.collect import collect
+    from defenses.toolkit.directions import diff_of_means
+
+    lines = ["\nharm probe score per harmful object at the best layer (0 = benign mean, 1 = harmful mean of "
+             "calibration), validation means:"]
+    for c in configs:
+        harmful = [s for s in validation if s.config == c and s.label == "harmful" and s.metadata.get("object")]
+        if not harmful or not sep.get(c):
+            continue
+        layer = max(sep[c], key=lambda k: sep[c][k])
+        cal = collect(backend, [s for s in calibration if s.config == c], [layer], batch_size=16)
+        z = diff_of_means(cal, layer).normalised_projection(collect(backend, harmful, [layer], batch_size=16)
+                                                              .states[layer])
+        by_object: dict[str, list[float]] = {}
+        for sample, value in zip(harmful, z.tolist()):
+            by_object.setdefault(sample.metadata["object"], []).append(value)
+        lines.append(f"  {c} (L{layer}): " + ", ".join(f"{o} {sum(v) / len(v):+.2f}"
+                                                         for o, v in sorted(by_object.items())))
+    return lines
 
 
 def _planted(model_dir: str) -> dict[str, Any] | None:
