@@ -54,9 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines.append("\nseparability (harmful vs benign probe accuracy at the last prompt token) per layer:")
     for c, row in sep.items():
         lines.append(f"  {c}: " + ", ".join(f"L{layer} {acc:.2f}" for layer, acc in row.items()))
-    lines += _harm_by_object(backend, calibration, validation, configs, sep)
-    geometry = fit_geometry(backend, calibration, ReGapParams(calibration=args.calibration))
     acts = collect(backend, validation, layers, batch_size=16)
+    lines += _harm_by_object(backend, calibration, acts, configs, sep)
+    geometry = fit_geometry(backend, calibration, ReGapParams(calibration=args.calibration))
     lines.append("\nrefusal projection z per layer (0 = benign-text mean, 1 = harmful-text mean), validation means:")
     for c in ["text", *configs]:
         for label in ("harmful", "benign"):
@@ -89,25 +89,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _harm_by_object(backend: Any, calibration: Sequence[Any], validation: Sequence[Any], configs: Sequence[str],
+def _harm_by_object(backend: Any, calibration: Sequence[Any], validation: Any, configs: Sequence[str],
                     sep: dict[str, dict[int, float]]) -> list[str]:
-    """The harm probe's score of the harmful validation requests, per object (the sample's `object` metadata), at
-    each configuration's best layer: which harmful requests the model does not represent as harmful."""
+    """The harm probe's score of the harmful validation requests (`validation`: their collected states), per object
+    (the sample's `object` metadata), at each configuration's best layer: which harmful requests the model does not
+    represent as harmful."""
     from defenses.toolkit.collect import collect
     from defenses.toolkit.directions import diff_of_means
 
     lines = ["\nharm probe score per harmful object at the best layer (0 = benign mean, 1 = harmful mean of "
              "calibration), validation means:"]
     for c in configs:
-        harmful = [s for s in validation if s.config == c and s.label == "harmful" and s.metadata.get("object")]
-        if not harmful or not sep.get(c):
+        harmful = validation.subset(validation.mask(config=c, label="harmful",
+                                                    where=lambda s: bool(s.metadata.get("object"))))
+        if not harmful.samples or not sep.get(c):
             continue
         layer = max(sep[c], key=lambda k: sep[c][k])
         cal = collect(backend, [s for s in calibration if s.config == c], [layer], batch_size=16)
-        z = diff_of_means(cal, layer).normalised_projection(collect(backend, harmful, [layer], batch_size=16)
-                                                              .states[layer])
+        z = diff_of_means(cal, layer).normalised_projection(harmful.states[layer])
         by_object: dict[str, list[float]] = {}
-        for sample, value in zip(harmful, z.tolist()):
+        for sample, value in zip(harmful.samples, z.tolist()):
             by_object.setdefault(sample.metadata["object"], []).append(value)
         lines.append(f"  {c} (L{layer}): " + ", ".join(f"{o} {sum(v) / len(v):+.2f}"
                                                          for o, v in sorted(by_object.items())))
