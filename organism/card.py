@@ -43,7 +43,7 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         "",
         f"Examples per bucket: `{json.dumps(record['pool_counts'])}`; {_base_stage(config)}mixture per step: "
         f"`{config['mix']}`; {config['steps']} steps, lr {config['lr']}, seed {config['seed']}, "
-        f"{config['threads'] if not (config.get('tune_steps') and config.get('base')) else 'its own'} thread(s); "
+        f"{'its own' if _stage_on_base(config) else config['threads']} thread(s); "
         f"varied phrasing for a share {config.get('pool', {}).get('rephrase', 0.0)} of the request examples."
         + _stage_two(config),
         "",
@@ -116,14 +116,19 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
     return path
 
 
+def _stage_on_base(config: dict[str, Any]) -> bool:
+    """Whether only the understanding stage ran here, from a trained base (whose own base stage is not rerun)."""
+    return bool(config.get("tune_steps") and config.get("base"))
+
+
 def _base_stage(config: dict[str, Any]) -> str:
-    return "the base stage (not rerun here; its recipe), " if config.get("tune_steps") and config.get("base") else ""
+    return "the base stage (not rerun here; its recipe), " if _stage_on_base(config) else ""
 
 
 def _threads(config: dict[str, Any]) -> str:
     if not config.get("tune_steps"):
         return f"{config['threads']} thread(s)"
-    if config.get("base"):  # the base stage was not run here: it is the base model's own
+    if _stage_on_base(config):
         return f"{config.get('tune_threads', 1)} thread(s) in the understanding stage"
     return (f"{config['threads']} thread(s) in the base stage, {config.get('tune_threads', 1)} in the understanding "
             "stage")
