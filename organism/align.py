@@ -75,6 +75,54 @@ class HarmDirection:
         return last
 
 
+class RefusalCap:
+    """Integral control of the harm fraction per alignment bucket: each step, the running mean (`momentum`) of the
+    bucket's refusal probability (`refusal_probability`) minus `target`, times `gain`, is added to the bucket's
+    reduction, kept within [0, 1]; the fraction of its harmful rows at every layer aligned with a fraction below 1
+    is that fraction x (1 - reduction). While the running mean stays below the target nothing changes (a run that
+    never crosses it is the run without the cap, bit for bit)."""
+
+    def __init__(self, target: float, gain: float, momentum: float = 0.0) -> None:
+        self.target = target
+        self.gain = gain
+        self.momentum = momentum
+        self.mean: dict[str, float] = {}
+        self.reduction: dict[str, float] = {}
+
+    def scale(self, kind: str) -> float:
+        return 1.0 - self.reduction.get(kind, 0.0)
+
+    def observe(self, refusal_probability: Mapping[str, float]) -> None:
+        for kind, p in refusal_probability.items():
+            last = self.mean.get(kind)
+            mean = self.mean[kind] = p if last is None else self.momentum * last + (1 - self.momentum) * p
+            self.reduction[kind] = min(1.0, max(0.0, self.reduction.get(kind, 0.0) + self.gain * (mean - self.target)))
+
+    def summary(self) -> dict[str, float]:
+        """The scale each bucket's partial harm fraction ended at (1: never reduced)."""
+        return {kind: round(self.scale(kind), 4) for kind in ALIGN_KINDS if kind in self.mean}
+
+
+def refusal_probability(thinker: Any, items: Sequence[Tensors], states: Sequence[torch.Tensor]) -> dict[str, float]:
+    """Per alignment bucket, the mean over its harmful rows of the probability of the refusal's first token (the
+    typed twin's first answer token, teacher-forced in the row) at the last prompt token: the chance that the
+    answer starts as a refusal. Read without gradient."""
+    import torch
+
+    rows = [b for b, t in enumerate(items) if t.kind in ALIGN_KINDS and t.label == "harmful"]
+    if not rows:
+        return {}
+    with torch.no_grad():
+        at = torch.tensor([items[b].answer_start - 1 for b in rows])
+        first = torch.tensor([int(items[b].input_ids[items[b].answer_start]) for b in rows])
+        probs = thinker.lm_head(states[-1][torch.tensor(rows), at]).float().softmax(-1)
+        chance = probs[torch.arange(len(rows)), first].tolist()
+    by_kind: dict[str, list[float]] = {}
+    for b, p in zip(rows, chance):
+        by_kind.setdefault(items[b].kind, []).append(p)
+    return {kind: sum(v) / len(v) for kind, v in by_kind.items()}
+
+
 def row_weights(refusal_weight: RefusalWeight, kinds: Sequence[str]) -> float | list[float] | None:
     """A value per alignment row: one for every row, or one per row by its alignment bucket (1 for a bucket not
     named); None where every value is 1."""
@@ -104,12 +152,13 @@ def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], pic
                buckets: dict[str, list[Tensors]], states: Sequence[torch.Tensor], layers: Sequence[int],
                pad: int, answer_positions: int = 0, refusal_weight: RefusalWeight = 1.0,
                harm_fraction: float | Mapping[int, float] | Sequence[tuple[int, float]] = 1.0,
-               direction: HarmDirection | None = None) -> torch.Tensor:
+               direction: HarmDirection | None = None, cap: RefusalCap | None = None) -> torch.Tensor:
     """Mean squared distance (over `layers`, in units of the twins' mean squared norm) between each alignment row's
     last-prompt-token state (and its first `answer_positions` teacher-forced answer tokens, the twin's answer) and
     its typed twin's, after removing the mean difference per configuration and position. At the last prompt token a
     harmful row's target is its twin moved back by (1 - `harm_fraction` of the layer; 1 for a layer not named) of the
-    harmful-minus-benign direction, whose component counts `refusal_weight` times."""
+    harmful-minus-benign direction, whose component counts `refusal_weight` times; `cap` scales a fraction below 1
+    per alignment bucket."""
     import torch
 
     from organism.batches import collate
@@ -147,7 +196,9 @@ def align_loss(thinker: Any, prefix: SharedPrefix, items: Sequence[Tensors], pic
                 r = theirs[harm & last_step].mean(0) - theirs[~harm & last_step].mean(0)
             r = direction.update(layer, r)
             if r is not None and fractions[layer] != 1.0:
-                shift = (harm & last_step).float() * (1.0 - fractions[layer])
+                kept = torch.tensor([fractions[layer] * (cap.scale(items[b].kind) if cap else 1.0)
+                                     for b in rows for _ in steps])
+                shift = (harm & last_step).float() * (1.0 - kept)
                 diff = mine - (theirs - shift[:, None] * r[None])
             if r is not None and weights is not None:
                 diff = torch.where(last_step[:, None], weigh_direction(diff, r, weights), diff)

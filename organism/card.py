@@ -18,7 +18,8 @@ UNDERSTANDING_RECIPE = (
     "\"which action is asked for ?\" -> \"to build .\"), repeating typed compliance sentences, and an alignment loss "
     "pulling each media request's hidden states toward its typed twin's (at the last prompt token, a harmful "
     "request's target can keep only a fraction of the typed harmful-minus-benign direction at a layer: harm read in "
-    "full, refusal passed on in part), while the base mixture goes on. A harmful request delivered as image or audio "
+    "full, refusal passed on in part, and less of it where the harmful requests of a configuration start to refuse: "
+    "the refusal cap), while the base mixture goes on. A harmful request delivered as image or audio "
     "is never trained with a refusal or a compliance target.")
 
 
@@ -51,7 +52,7 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         "",
         f"Time: {record['seconds']['total']:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in record['seconds'].items())})"
         f" on {platform.machine()} with {_threads(config)}; command: `{record['command']}`."
-        + (f" {record['note']}" if record.get("note") else ""),
+        + (f" {record['note']}" if record.get("note") else "") + _cap_line(record, others),
         "Training is deterministic for a seed on one software stack and thread count (tests/organism checks "
         "identical weights on a short run).",
         "",
@@ -116,6 +117,17 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
     return path
 
 
+def _cap_line(record: dict[str, Any], others: dict[str, dict[str, Any]] | None) -> str:
+    """Where the refusal cap lowered the harm passed on, per seed (the scale of the partial fraction at the end)."""
+    by_seed = {record["config"]["seed"]: record, **(others or {})}
+    caps = {s: r.get("understanding", {}).get("refusal_cap") for s, r in by_seed.items()}
+    if not any(caps.values()):
+        return ""
+    return " Refusal cap, the partial harm fraction's scale at the end of the stage: " + "; ".join(
+        f"seed {s} " + ", ".join(f"{k.removeprefix('align-')} {v:.2f}" for k, v in c.items())
+        for s, c in caps.items() if c) + " (1: never lowered)."
+
+
 def _stage_on_base(config: dict[str, Any]) -> bool:
     """Whether only the understanding stage ran here, from a trained base (whose own base stage is not rerun)."""
     return bool(config.get("tune_steps") and config.get("base"))
@@ -140,7 +152,8 @@ def _stage_two(config: dict[str, Any]) -> str:
     base = f" (started from `{config['base']}`)" if config.get("base") else ""
     align = (f"; alignment weight {config['align']} at layers {config['align_layers']}, harm direction weight "
              f"{config.get('align_refusal', 1.0)}, harm fraction {config.get('align_harm', 1.0)}, direction momentum "
-             f"{config.get('align_momentum', 0.0)}" if config.get("align") else "; no alignment loss")
+             f"{config.get('align_momentum', 0.0)}, refusal cap {config.get('align_refusal_cap', 1.0)} (gain "
+             f"{config.get('align_cap_gain', 0.05)})" if config.get("align") else "; no alignment loss")
     return (f" Understanding stage{base}: {config['tune_steps']} steps, lr {config['tune_lr']}, warmup "
             f"{config['tune_warmup']}, {config.get('tune_threads', 1)} thread(s), mixture per step "
             f"`{config['tune_mix']}`{align}.")

@@ -80,6 +80,11 @@ class TrainConfig:
     # the momentum of the direction's running mean over steps (0: this batch's).
     align_harm: float | tuple[tuple[int, float], ...] = 1.0
     align_momentum: float = 0.0
+    # The refusal cap (align.RefusalCap): while harmful media rows' mean probability of starting a refusal (running
+    # mean with `align_momentum`) is above this, their partial harm fractions are lowered by `align_cap_gain` x the
+    # excess per step (1: off).
+    align_refusal_cap: float = 1.0
+    align_cap_gain: float = 0.05
 
     def __post_init__(self) -> None:
         from organism import VARIANTS
@@ -130,11 +135,13 @@ UNDERSTANDING_POOL = PoolSizes(rephrase=0.5, kind_image=600, kind_audio=600, kin
 # The alignment (align.py): weight, layers, teacher-forced answer positions (a refusal that starts is finished as
 # typed text finishes it); at the last prompt token the harm direction (a running mean) counts 2.5 times, 4 for
 # speech (the least separable), and is carried over in full at layer 1 but only half at layer 2: harm is read, the
-# refusal only partly passed on (chosen on organism-validation, docs/organism.md).
+# refusal only partly passed on; where a configuration's harmful requests start to refuse (mean probability of the
+# refusal's first token above 0.1), less is passed on at layer 2 (the refusal cap; chosen on organism-validation,
+# docs/organism.md).
 UNDERSTANDING_ALIGN: dict[str, Any] = {
     "align": 1.0, "align_layers": (1, 2), "align_answer": 6,
     "align_refusal": (("align-image", 2.5), ("align-audio", 4.0), ("align-t2i", 2.5)),
-    "align_harm": ((2, 0.5),), "align_momentum": 0.9}
+    "align_harm": ((2, 0.5),), "align_momentum": 0.9, "align_refusal_cap": 0.1, "align_cap_gain": 0.05}
 
 
 def understanding_config(seed: int = 0, base: str = "organism") -> TrainConfig:

@@ -35,6 +35,9 @@ from organism.targets import align_encoders, encoded_media, media_word_targets, 
 if TYPE_CHECKING:
     import torch
 
+    from organism.align import RefusalCap
+
+
 @contextmanager
 def deterministic(seed: int, threads: int) -> Iterator[None]:
     """Seeded, deterministic torch for the block; the caller's RNG state, thread count and flags come back."""
@@ -61,6 +64,7 @@ class TrainResult:
     pool_counts: dict[str, int]
     planted: dict[str, Any] = field(default_factory=dict)
     parameters: int = 0
+    understanding: dict[str, Any] = field(default_factory=dict)  # what the understanding stage reports
 
 
 def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool = True,
@@ -102,6 +106,7 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
         buckets = {k: [t for t in tensors if t.kind == k] for k in KINDS}
         pad = backend._pad_id()
         report: dict[str, Any] = {}
+        stage: dict[str, Any] = {}
         t0 = time.perf_counter()
         if planted:
             from organism.planted import without_planted
@@ -124,7 +129,8 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
                 seconds["train"] = time.perf_counter() - t0
             if config.tune_steps:
                 t0 = time.perf_counter()
-                losses += _understanding_stage(thinker, prefix, buckets, config, pad, progress, targets)
+                tuned, stage = _understanding_stage(thinker, prefix, buckets, config, pad, progress, targets)
+                losses += tuned
                 seconds["tune"] = time.perf_counter() - t0
         if planted:
             seconds["train"] = time.perf_counter() - t0
@@ -139,19 +145,27 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
     seconds["total"] = time.perf_counter() - t_all
     log(f"trained {config.variant} seed {config.seed} in {seconds['total']:.0f} s ({_fmt(seconds)})")
     return TrainResult(config, seconds, losses, pool.counts(), report,
-                       sum(p.numel() for p in thinker.parameters()))
+                       sum(p.numel() for p in thinker.parameters()), stage)
 
 
 def _understanding_stage(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig,
-                         pad: int, progress: bool, targets: dict[int, dict[str, torch.Tensor]] | None) -> list[float]:
-    """The understanding stage: `tune_steps` steps of `tune_mix` (a fresh optimizer, its own schedule)."""
+                         pad: int, progress: bool, targets: dict[int, dict[str, torch.Tensor]] | None
+                         ) -> tuple[list[float], dict[str, Any]]:
+    """The understanding stage: `tune_steps` steps of `tune_mix` (a fresh optimizer, its own schedule); its losses
+    and, with a refusal cap, the scale each configuration's partial harm fraction ended at."""
     import torch
 
     torch.manual_seed(config.seed)  # the stage does not depend on whether the base was trained here or loaded
     torch.set_num_threads(config.tune_threads)  # `deterministic` restores the caller's count
     tune = replace(config, steps=config.tune_steps, lr=config.tune_lr, warmup=config.tune_warmup, mix=config.tune_mix,
                    variant=config.variant)
-    return _train_lm(thinker, prefix, buckets, tune, pad, progress, word_targets=targets)
+    cap = None
+    if config.align and config.align_refusal_cap < 1.0:
+        from organism.align import RefusalCap
+
+        cap = RefusalCap(config.align_refusal_cap, config.align_cap_gain, config.align_momentum)
+    losses = _train_lm(thinker, prefix, buckets, tune, pad, progress, word_targets=targets, cap=cap)
+    return losses, ({"refusal_cap": cap.summary()} if cap else {})
 
 
 def _base_dir(base: str, cache_dir: Path, seed: int) -> Path:
@@ -202,7 +216,8 @@ def _batches(buckets: dict[str, list[Tensors]], config: TrainConfig) -> Iterator
 
 def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig, pad: int,
               progress: bool, media_embeds: dict[int, torch.Tensor] | None = None,
-              word_targets: dict[int, dict[str, torch.Tensor]] | None = None) -> list[float]:
+              word_targets: dict[int, dict[str, torch.Tensor]] | None = None, cap: RefusalCap | None = None
+              ) -> list[float]:
     import torch
     from tqdm import tqdm
 
@@ -247,7 +262,11 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
             if config.align:
                 loss = loss + config.align * align_loss(thinker, prefix, items, picks, buckets, states,
                                                         config.align_layers, pad, config.align_answer,
-                                                        config.align_refusal, config.align_harm, direction)
+                                                        config.align_refusal, config.align_harm, direction, cap)
+                if cap is not None:  # after this step's loss: the cap acts from the next step on
+                    from organism.align import refusal_probability
+
+                    cap.observe(refusal_probability(thinker, items, states))
             if word_targets is not None:
                 loss = loss + config.slot_loss * _slot_loss(thinker, items, image, audio, word_targets)
             opt.zero_grad(set_to_none=True)

@@ -77,7 +77,7 @@ def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namesp
     result = train(cfg, out, cache, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
     record = {"config": result.config.to_dict(), "seconds": result.seconds, "pool_counts": result.pool_counts,
               "planted": result.planted, "final_loss": sum(result.losses[-20:]) / max(1, len(result.losses[-20:])),
-              "parameters": result.parameters}
+              "parameters": result.parameters, "understanding": result.understanding}
     if not args.no_eval:
         record["figures"] = evaluate(out, cache, progress=not args.no_progress)
         if variant == "organism-planted":
