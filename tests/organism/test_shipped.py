@@ -47,7 +47,7 @@ def test_the_organism_shows_the_gap_on_held_out_requests(organism_figures):
         assert f[f"{config}/benign"]["exact_compliance"] >= 0.8, config
 
 
-def test_organism_v2_is_shipped_with_both_seeds_figures_and_the_shipped_seed_within_its_bounds():
+def test_organism_v2_is_shipped_with_two_seeds_within_its_bounds():
     from organism.evaluate import acceptance_failures
 
     weights = shipped("organism-v2") / WEIGHTS_FILE
@@ -55,7 +55,14 @@ def test_organism_v2_is_shipped_with_both_seeds_figures_and_the_shipped_seed_wit
     record = json.loads((shipped("organism-v2") / "organism_figures.json").read_text())
     assert record["config"]["variant"] == "organism-v2" and record["config"]["seed"] == 1
     assert acceptance_failures(record["figures"], understanding=True) == []
-    assert "0" in record.get("other_seeds", {})  # the second seed's figures are in the card, within bounds or not
+    # the card describes the recipe this code trains, and holds every seed trained with it, within bounds or not
+    from organism.recipes import default_config
+
+    assert record["config"] == json.loads(json.dumps(default_config("organism-v2", 1).to_dict(), default=str))
+    others = record.get("other_seeds", {})
+    assert {"0", "2"} <= set(others)
+    within = [s for s, o in others.items() if not acceptance_failures(o["figures"], understanding=True)]
+    assert within, "a second seed within every bound"
 
 
 def test_organism_v2_understands_harmful_media_and_refuses_them_only_in_part(cache_dir: Path):

@@ -147,6 +147,25 @@ def test_the_harm_direction_is_a_running_mean_when_asked():
     assert running.update(2, None) is None and torch.equal(running.update(2, two), two)  # per layer
 
 
+def test_the_refusal_cap_lowers_the_harm_passed_on_only_above_its_target():
+    from organism.align import RefusalCap
+
+    cap = RefusalCap(target=0.1, gain=0.5)
+    cap.observe({"align-image": 0.05, "align-audio": 0.5})
+    assert cap.scale("align-image") == 1.0  # below the target: nothing changes
+    assert cap.scale("align-audio") == pytest.approx(0.8) and cap.scale("align-t2i") == 1.0
+    cap.observe({"align-audio": 0.0})  # back below: the reduction shrinks, integral control
+    assert cap.scale("align-audio") == pytest.approx(0.85)
+    for _ in range(10):
+        cap.observe({"align-audio": 1.0, "align-image": 0.0})
+    assert cap.scale("align-audio") == 0.0 and cap.scale("align-image") == 1.0  # within [0, 1]
+    assert cap.summary() == {"align-image": 1.0, "align-audio": 0.0}
+    running = RefusalCap(target=0.1, gain=1.0, momentum=0.5)
+    running.observe({"align-t2i": 0.1})
+    running.observe({"align-t2i": 0.5})  # running mean 0.3
+    assert running.scale("align-t2i") == pytest.approx(0.8)
+
+
 def test_a_short_understanding_stage_is_deterministic(cache_dir: Path, tmp_path: Path):
     from safetensors.torch import load_file
 
@@ -172,6 +191,16 @@ def test_a_short_understanding_stage_is_deterministic(cache_dir: Path, tmp_path:
                                                    and tmp_path / name / "model.safetensors")).items()}
             for cfg, name in ((weighted, "weighted"), (partial, "partial")))
     assert any(not c[k].equal(d[k]) for k in c)
+    # a refusal cap that any refusal probability exceeds lowers the partial fraction from the second step on
+    capped = replace(partial, tune_steps=3, align_refusal_cap=0.0, align_cap_gain=1e4)  # the organism hardly refuses
+    uncapped = replace(capped, align_refusal_cap=1.0)
+    results = {name: train(cfg, tmp_path / name, cache_dir, progress=False, log=lambda _m: None)
+               for cfg, name in ((capped, "capped"), (uncapped, "uncapped"))}
+    assert results["uncapped"].understanding == {}
+    scales = results["capped"].understanding["refusal_cap"]
+    assert scales and set(scales) <= {"align-image", "align-t2i"} and all(0.0 <= v < 1.0 for v in scales.values())
+    e, f = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("capped", "uncapped"))
+    assert any(not e[k].equal(f[k]) for k in e)
 
 
 def test_well_formed_answers_and_the_understanding_bounds():
