@@ -48,9 +48,13 @@ def save(directory: Path, trained: Trained, model: ModelIdentity, data_hash_: st
             "golden": trained.golden.diagnostics(),
             "n_train": trained.n_train,
             "n_validation": trained.n_val,
-            "selection_rule": SELECTION_RULES[trained.config.checkpoint],
+            "selection_rule": SELECTION_RULES[trained.config.checkpoint] + (
+                "; per layer, of the L1 scales tried (beta_scales), the fit with the most validation items on the "
+                "right side of their hinge, the first scale on ties" if len(trained.config.beta_scales) > 1 else ""),
             "selection": {str(layer): {"chosen_step": f.chosen_step, "steps": f.steps, "validation_objective": f.chosen_val,
-                                       **f.diagnostics} for layer, f in trained.fits.items()},
+                                       **f.diagnostics,
+                                       **({"val_hinge_ok_by_beta_scale": f.tried} if f.tried else {})}
+                          for layer, f in trained.fits.items()},
             "loss_log": {str(layer): f.log for layer, f in trained.fits.items()},
         },
     )

@@ -48,6 +48,9 @@ class OmniSteerParams:
                 also given, the artifact must come from that data.
     layers, a, b, beta_h, beta_s, lr, epochs, batch_size, bottleneck, mode: override the preset (mode:
                 `sequential` | `independent`).
+    beta_scales: L1 weights tried per layer, as multiples of (beta_h, beta_s); the adapter leaving the most
+                validation items on the right side of their hinge is kept [project] (default: the preset's; the
+                papers' presets try only 1).
     golden_modalities: modalities whose refusal vectors form the golden vector; default: the pure modalities
                 (text, image, audio, video) present in `data`. A missing one is an error.
     n_per_group: at most N calibration samples per task x configuration x label (seeded).
@@ -70,6 +73,7 @@ class OmniSteerParams:
     b: float | None = None
     beta_h: float | None = None
     beta_s: float | None = None
+    beta_scales: list[float] | None = None
     lr: float | None = None
     epochs: int | None = None
     batch_size: int | None = None
@@ -122,13 +126,15 @@ class OmniSteer(SteeringDefense):
         preset = self.preset(model_name)
         overrides = {k: getattr(p, k) for k in ("a", "b", "beta_h", "beta_s", "lr", "epochs", "batch_size",
                                                 "bottleneck", "mode") if getattr(p, k) is not None}
+        if p.beta_scales is not None:
+            overrides["beta_scales"] = tuple(float(x) for x in p.beta_scales)
         if p.layers is not None:
             overrides["layers"] = tuple(sorted(set(int(x) for x in p.layers)))
         preset = replace(preset, **overrides)
         return TrainConfig(
             preset=preset.name, layers=preset.layers, a=preset.a, b=preset.b, beta_h=preset.beta_h,
             beta_s=preset.beta_s, lr=preset.lr, epochs=preset.epochs, batch_size=preset.batch_size,
-            bottleneck=preset.bottleneck, mode=preset.mode,
+            bottleneck=preset.bottleneck, mode=preset.mode, beta_scales=preset.beta_scales,
             golden_modalities=tuple(p.golden_modalities) if p.golden_modalities else None,
             seed=seed if p.seed is None else p.seed, eval_every=p.eval_every, checkpoint=p.checkpoint,
         )

@@ -38,6 +38,7 @@ class Preset:
     data_part: str = ""  # default part of `data`'s sources (e.g. "0-80%")
     validation_part: str = ""  # default part of `validation`'s sources (e.g. "80-100%" of the same task)
     source: str = ""
+    beta_scales: tuple[float, ...] = (1.0,)  # L1 weights tried per layer, x (beta_h, beta_s) (train.fit_scaled)
 
 
 _PUBLISHED = (
@@ -62,11 +63,16 @@ _TINY = (
     # 20 epochs (the paper's lr): of five schedules (lr 1e-3 / 3e-3 / 1e-2 x 3 / 10 / 20 epochs), the lowest held-out
     # objective summed over layers and averaged over four organisms (both variants, seeds 0 and 1); 3 epochs over 292
     # items (228 steps) left the adapters where they started (docs/reference.md, OmniSteer §3.2).
+    # The L1 weights at 1, 0.3 and 0.1 times Qwen's, per layer, the one that leaves the most held-out items on the
+    # right side of their hinge kept: the organisms' golden norms run from 17 to 78, and at the larger ones Qwen's
+    # L1 weights hold k at 0 (an organism-v2 seed trained nothing with them).
     Preset("organism", (1, 2), 0.3, 0.5, 0.01, 0.05, 1e-3, epochs=20, data="organism-calibration",
            validation="organism-calibration", data_part="0-80%", validation_part="80-100%",
+           beta_scales=(1.0, 0.3, 0.1),
            source="the 4-layer model organisms: the Qwen2.5-Omni-7B loss parameters at the two middle layers, 20 "
                   "epochs; trained on organism-calibration [0-80%] with media, checkpoints on organism-calibration "
-                  "[80-100%]; the strength (scale) is tuned on organism-validation (benchmarks/defense_tuning.py)"),
+                  "[80-100%], the L1 weights per layer at 1, 0.3 or 0.1 times those by held-out hinge satisfaction "
+                  "[project]; the strength (scale) is tuned on organism-validation (benchmarks/defense_tuning.py)"),
 )
 PRESETS = MappingProxyType({p.name: p for p in (*_PUBLISHED, *_REFERENCE, *_TINY)})
 

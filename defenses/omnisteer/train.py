@@ -10,7 +10,11 @@ Modes:
   from one prefill per sample; at inference layer L+1's adapter then sees inputs already moved by layer L's
   (defect D3, reproduced on purpose).
 
-Per layer: balanced, seeded sampling (the minority class is oversampled to the majority count each epoch,
+Per layer: the L1 weights can be tried at several scales (`beta_scales`, [project]: the paper sets beta_h, beta_s
+per model; the hinge pulls k by 1/n per unit and the L1 term holds it by beta, so with a large golden norm n the
+paper's Qwen values keep k at 0), each scale trained from the same start, and the adapter that leaves the most
+validation items on the right side of their hinge kept (the first scale on ties; the validation objective cannot
+compare scales, it contains them). Each fit: balanced, seeded sampling (the minority class is oversampled to the majority count each epoch,
 batches of `batch_size`), AdamW, hinge + L1 loss. Checkpoints are evaluated on the validation features every
 `eval_every` steps, at every epoch end and at step 0; the one with the lowest validation objective (the training
 loss on the whole validation set) is kept, the earliest on ties (`checkpoint=best_validation`, default; the zero
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from defenses.omnisteer.adapter import hinge_l1_loss, make_adapter
@@ -66,6 +70,7 @@ class TrainConfig:
     eval_every: int = 50
     checkpoint: str = "best_validation"
     collect_batch_size: int = 8
+    beta_scales: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -77,11 +82,17 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "bottleneck", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"omnisteer: {name} must be >= 1")
+        if not self.beta_scales or any(x <= 0 for x in self.beta_scales):
+            raise ValueError(f"omnisteer: beta_scales must be positive numbers, got {list(self.beta_scales)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["layers"] = list(self.layers)
         d["golden_modalities"] = list(self.golden_modalities) if self.golden_modalities else None
+        if tuple(self.beta_scales) == (1.0,):  # the paper's single setting: artifacts keep their earlier hash
+            del d["beta_scales"]
+        else:
+            d["beta_scales"] = list(self.beta_scales)
         return d
 
 
@@ -94,6 +105,7 @@ class LayerFit:
     chosen_val: float
     log: list[dict[str, float]] = field(default_factory=list)
     diagnostics: dict[str, float] = field(default_factory=dict)
+    tried: dict[str, float] = field(default_factory=dict)  # validation hinge satisfaction per L1 scale tried
 
 
 @dataclass
@@ -206,9 +218,25 @@ def fit_layer(layer: int, train: tuple[torch.Tensor, torch.Tensor], val: tuple[t
     return LayerFit(layer, best_state, chosen, step, chosen_val, log, diagnostics)
 
 
+def fit_scaled(layer: int, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+               unit: torch.Tensor, norm: float, c: TrainConfig, *,
+               on_step: Callable[[int, float], None] | None = None) -> LayerFit:
+    """`fit_layer` once per L1 scale in `c.beta_scales`; the fit with the highest validation hinge satisfaction
+    (the first scale on ties), its scale and every scale's satisfaction in its diagnostics."""
+    fits = {scale: fit_layer(layer, train, val, unit, norm,
+                             replace(c, beta_h=c.beta_h * scale, beta_s=c.beta_s * scale), on_step=on_step)
+            for scale in c.beta_scales}
+    scale = max(fits, key=lambda x: fits[x].diagnostics["val_hinge_ok_after"])  # the first on ties
+    best = fits[scale]
+    if len(fits) > 1:
+        best.diagnostics["beta_scale"] = scale
+        best.tried = {f"{x:g}": f.diagnostics["val_hinge_ok_after"] for x, f in fits.items()}
+    return best
+
+
 def steps_per_layer(harmful: torch.Tensor, c: TrainConfig) -> int:
     n = 2 * max(int(harmful.sum()), int((~harmful).sum()))
-    return c.epochs * math.ceil(n / c.batch_size)
+    return len(c.beta_scales) * c.epochs * math.ceil(n / c.batch_size)
 
 
 def train(backend: ModelBackend, split: CalibrationSplit, c: TrainConfig, *, progress: bool = False,
@@ -251,10 +279,10 @@ def train(backend: ModelBackend, split: CalibrationSplit, c: TrainConfig, *, pro
                 if step % 50 == 0:
                     bar.set_postfix(layer=layer, loss=f"{loss:.4f}")
 
-            fit = fit_layer(layer, (feats, train_harm), (vfeats, val_harm), g.unit, g.norm, c, on_step=on_step)
+            fit = fit_scaled(layer, (feats, train_harm), (vfeats, val_harm), g.unit, g.norm, c, on_step=on_step)
             fits[layer] = fit
-            say(f"layer {layer}: {fit.steps} steps, kept step {fit.chosen_step} (validation objective "
-                f"{fit.chosen_val:.4f}); validation hinge satisfied {fit.diagnostics['val_hinge_ok_before']:.0%} -> "
+            say(f"layer {layer}: {fit.steps} steps, kept step {fit.chosen_step}{_scale_note(fit)} (validation "
+                f"objective {fit.chosen_val:.4f}); validation hinge satisfied {fit.diagnostics['val_hinge_ok_before']:.0%} -> "
                 f"{fit.diagnostics['val_hinge_ok_after']:.0%}")
             if c.mode == "sequential":
                 adapter = make_adapter(feats.shape[1], c.bottleneck)
@@ -262,6 +290,13 @@ def train(backend: ModelBackend, split: CalibrationSplit, c: TrainConfig, *, pro
                 adapter.eval()
                 hooks[layer] = steer_hook(adapter, g.unit)
     return Trained(c, golden, fits, modalities, _counts(split.train), _counts(split.validation))
+
+
+def _scale_note(fit: LayerFit) -> str:
+    if not fit.tried:
+        return ""
+    return (f" at L1 scale {fit.diagnostics['beta_scale']:g} (validation hinge satisfied per scale: "
+            + ", ".join(f"{k} {v:.0%}" for k, v in fit.tried.items()) + ")")
 
 
 def _counts(samples: Sequence) -> dict[str, int]:

@@ -10,7 +10,7 @@ import torch
 
 from defenses.omnisteer.adapter import adapter_shape, hinge_l1_loss, make_adapter
 from defenses.omnisteer.presets import PRESETS, auto_preset, get_preset
-from defenses.omnisteer.train import TrainConfig, balanced_order, fit_layer, steps_per_layer
+from defenses.omnisteer.train import TrainConfig, balanced_order, fit_layer, fit_scaled, steps_per_layer
 from harness.registry import UnknownNameError
 
 
@@ -83,6 +83,27 @@ def test_fit_layer_learns_the_signed_correction_and_selects_on_validation():
     assert min(logged) == 0 and max(logged) == fit.steps == steps_per_layer(train[1], config())
     again = fit_layer(0, train, val, unit, 1.0, config())
     assert all(torch.equal(fit.state[k], again.state[k]) for k in fit.state)  # seeded: reproducible
+
+
+def test_the_l1_scale_is_chosen_per_layer_by_validation_hinge_satisfaction():
+    unit = torch.zeros(8)
+    unit[0] = 1.0
+    train, val = _features(64, 0), _features(32, 1)
+    # golden norm 20: the hinge pulls a benign item by 1/20 per unit of k, the paper's benign L1 weight (0.05) holds it
+    scaled = config(beta_scales=(1.0, 0.1), epochs=10, lr=3e-2)
+    fit = fit_scaled(0, train, val, unit, 20.0, scaled)
+    assert fit.diagnostics["beta_scale"] == 0.1 and fit.tried["0.1"] > fit.tried["1"] + 0.3
+    assert fit.diagnostics["val_hinge_ok_after"] == fit.tried["0.1"]
+    alone = fit_layer(0, train, val, unit, 20.0, config(epochs=10, lr=3e-2, beta_h=0.001, beta_s=0.005))
+    assert all(torch.equal(fit.state[k], alone.state[k]) for k in fit.state)  # the same fit as that scale alone
+    assert steps_per_layer(train[1], scaled) == 2 * steps_per_layer(train[1], config(epochs=10))
+    # one scale: the paper's training, and the artifact parameters (hence its hash) as before
+    single = fit_scaled(0, train, val, unit, 1.0, config())
+    assert "beta_scale" not in single.diagnostics and not single.tried
+    assert "beta_scales" not in config().to_dict()
+    assert config(beta_scales=(1.0, 0.1)).to_dict()["beta_scales"] == [1.0, 0.1]
+    with pytest.raises(ValueError, match="beta_scales"):
+        config(beta_scales=())
 
 
 def test_checkpoint_rules():
