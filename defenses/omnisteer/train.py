@@ -14,12 +14,12 @@ Per layer: the L1 weights can be tried at several scales (`beta_scales`, [projec
 per model; the hinge pulls k by 1/n per unit and the L1 term holds it by beta, so with a large golden norm n the
 paper's Qwen values keep k at 0), each scale trained from the same start, and the adapter that leaves the most
 validation items on the right side of their hinge kept (the first scale on ties; the validation objective cannot
-compare scales, it contains them). Each fit: balanced, seeded sampling (the minority class is oversampled to the majority count each epoch,
-batches of `batch_size`), AdamW, hinge + L1 loss. Checkpoints are evaluated on the validation features every
-`eval_every` steps, at every epoch end and at step 0; the one with the lowest validation objective (the training
-loss on the whole validation set) is kept, the earliest on ties (`checkpoint=best_validation`, default; the zero
-adapter of step 0 can win, which means "do not intervene at this layer"). `checkpoint=last` keeps the final step
-instead. The rule and its outcome are recorded (D18).
+compare scales, it contains them). Each fit: balanced, seeded sampling (the minority class is oversampled to the
+majority count each epoch, batches of `batch_size`), AdamW, hinge + L1 loss. Checkpoints are evaluated on the
+validation features every `eval_every` steps, at every epoch end and at step 0; the one with the lowest validation
+objective (the training loss on the whole validation set) is kept, the earliest on ties
+(`checkpoint=best_validation`, default; the zero adapter of step 0 can win, which means "do not intervene at this
+layer"). `checkpoint=last` keeps the final step instead. The rule and its outcome are recorded (D18).
 """
 
 from __future__ import annotations
@@ -282,8 +282,8 @@ def train(backend: ModelBackend, split: CalibrationSplit, c: TrainConfig, *, pro
             fit = fit_scaled(layer, (feats, train_harm), (vfeats, val_harm), g.unit, g.norm, c, on_step=on_step)
             fits[layer] = fit
             say(f"layer {layer}: {fit.steps} steps, kept step {fit.chosen_step}{_scale_note(fit)} (validation "
-                f"objective {fit.chosen_val:.4f}); validation hinge satisfied {fit.diagnostics['val_hinge_ok_before']:.0%} -> "
-                f"{fit.diagnostics['val_hinge_ok_after']:.0%}")
+                f"objective {fit.chosen_val:.4f}); validation hinge satisfied "
+                f"{fit.diagnostics['val_hinge_ok_before']:.0%} -> {fit.diagnostics['val_hinge_ok_after']:.0%}")
             if c.mode == "sequential":
                 adapter = make_adapter(feats.shape[1], c.bottleneck)
                 adapter.load_state_dict(fit.state)
