@@ -54,6 +54,9 @@ class Defense(abc.ABC):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # Part of a run's identity (as a task's card version): raised when the defense's answers change for the same
+    # parameters (a preset or a default trained differently), so that earlier run folders are not reused.
+    version: ClassVar[str] = "1"
     # Shown next to results, e.g. "reconstructed" for ReGap (docs/reference.md, ReGap §0).
     status: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams

@@ -290,6 +290,9 @@ class RunSpec:
     # lm-eval tasks run with the same model and defense (`harness run --utility`); recorded (and so part of the
     # run id) only when given, so runs without utility keep their ids.
     utility: tuple[str, ...] = ()
+    # The defense's version (`Defense.version`); recorded, and so part of the run id, only when it is not "1", so
+    # runs of defenses that never changed keep their ids.
+    defense_version: str = "1"
 
     def identity(self) -> dict[str, Any]:
         d = self.to_dict()
@@ -320,6 +323,8 @@ class RunSpec:
         }
         if self.utility:
             d["utility"] = list(self.utility)
+        if self.defense_version != "1":
+            d["defense_version"] = self.defense_version
         return d
 
     @classmethod
@@ -339,6 +344,7 @@ class RunSpec:
             judge=d.get("judge", "keyword"),
             judge_params=dict(d.get("judge_params") or {}),
             utility=tuple(d.get("utility") or ()),
+            defense_version=str(d.get("defense_version", "1")),
         )
 
 

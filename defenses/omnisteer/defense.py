@@ -101,6 +101,8 @@ class OmniSteer(SteeringDefense):
     description = ("OmniSteer: per-layer adapters scale the golden refusal vector, added at the last position of "
                    "every forward pass (arXiv 2602.10161)")
     Params = OmniSteerParams
+    # 2: the organism preset chooses its L1 weights per layer (runs of version 1 used Qwen's on every organism)
+    version = "2"
     strength_param = "scale"
     contract = ContractConfig(
         params=MappingProxyType({"preset": "tiny", "data": "smoke:text,image", "n_per_group": 4, "epochs": 2,

@@ -101,6 +101,7 @@ def build_spec(
         defense_params=dict(defense_params or {}), tasks=tuple(refs),
         generation=generation or GenerationConfig(), limit=limit, seed=seed, system_prompt=system_prompt,
         judge=judge, judge_params=dict(judge_params or {}), utility=tuple(utility),
+        defense_version=str(getattr(dcls, "version", "1")),
     )
 
 

@@ -18,6 +18,10 @@ def test_run_id_is_stable_and_ignores_judge():
     assert a.run_id != make_spec(limit=3).run_id
     assert a.run_id.startswith("tiny-omni__none__")
     assert RunSpec.from_dict(a.to_dict()) == a
+    # a defense whose answers changed for the same parameters gets new run ids; version 1 keeps the old ones
+    assert "defense_version" not in a.to_dict()
+    changed = make_spec(defense_version="2")
+    assert changed.run_id != a.run_id and RunSpec.from_dict(changed.to_dict()) == changed
 
 
 def test_sample_roundtrip_and_modality():

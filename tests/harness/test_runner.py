@@ -102,3 +102,16 @@ def test_missing_media_reported_before_any_model_loads(tmp_path):
     assert "/nonexistent/picture.png" in str(err.value) and "1 media problem" in str(err.value)
     assert not list(cache.rglob("config.json"))  # the tiny model was never built, let alone loaded
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_changed_defense_does_not_reuse_earlier_run_folders(tmp_path):
+    """A defense's version is part of the run id, so runs made before its answers changed are not reused."""
+    from dataclasses import replace
+
+    registries, context = default_registries(), TaskContext(cache_dir=tmp_path / "cache")
+    spec = build_spec(registries, context, model="tiny-omni", tasks=[TaskSelector("smoke")], defense="omnisteer")
+    assert spec.defense_version == str(registries.defenses.get("omnisteer").version) != "1"
+    assert replace(spec, defense_version="1").run_id != spec.run_id
+    none = build_spec(registries, context, model="tiny-omni", tasks=[TaskSelector("smoke")])
+    assert none.defense_version == "1" and "defense_version" not in none.identity()
+
