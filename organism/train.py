@@ -249,7 +249,7 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
                 image, audio = tower_features(thinker, batch)
             embeds = merge_media(thinker, batch, image, audio)
             if config.align:
-                from organism.align import align_loss, answer_mask
+                from organism.align import align_loss, answer_mask, refusal_probability
 
                 states = forward_states(thinker, prefix, batch, embeds)
                 hidden = states[-1]
@@ -264,8 +264,6 @@ def _train_lm(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensor
                                                         config.align_layers, pad, config.align_answer,
                                                         config.align_refusal, config.align_harm, direction, cap)
                 if cap is not None:  # after this step's loss: the cap acts from the next step on
-                    from organism.align import refusal_probability
-
                     cap.observe(refusal_probability(thinker, items, states))
             if word_targets is not None:
                 loss = loss + config.slot_loss * _slot_loss(thinker, items, image, audio, word_targets)

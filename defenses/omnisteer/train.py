@@ -281,9 +281,10 @@ def train(backend: ModelBackend, split: CalibrationSplit, c: TrainConfig, *, pro
 
             fit = fit_scaled(layer, (feats, train_harm), (vfeats, val_harm), g.unit, g.norm, c, on_step=on_step)
             fits[layer] = fit
-            say(f"layer {layer}: {fit.steps} steps, kept step {fit.chosen_step}{_scale_note(fit)} (validation "
-                f"objective {fit.chosen_val:.4f}); validation hinge satisfied "
-                f"{fit.diagnostics['val_hinge_ok_before']:.0%} -> {fit.diagnostics['val_hinge_ok_after']:.0%}")
+            say(f"layer {layer}: {fit.steps} steps, kept step {fit.chosen_step} (validation objective "
+                f"{fit.chosen_val:.4f}); validation hinge satisfied {fit.diagnostics['val_hinge_ok_before']:.0%} -> "
+                f"{fit.diagnostics['val_hinge_ok_after']:.0%}" + scale_choice(fit.diagnostics.get("beta_scale", 1.0),
+                                                                             fit.tried))
             if c.mode == "sequential":
                 adapter = make_adapter(feats.shape[1], c.bottleneck)
                 adapter.load_state_dict(fit.state)
@@ -292,11 +293,13 @@ def train(backend: ModelBackend, split: CalibrationSplit, c: TrainConfig, *, pro
     return Trained(c, golden, fits, modalities, _counts(split.train), _counts(split.validation))
 
 
-def _scale_note(fit: LayerFit) -> str:
-    if not fit.tried:
+def scale_choice(scale: float, tried: dict[str, float]) -> str:
+    """The L1 scale kept and each tried scale's validation hinge satisfaction, as printed during and after training
+    ("" when one scale was tried)."""
+    if not tried:
         return ""
-    return (f" at L1 scale {fit.diagnostics['beta_scale']:g} (validation hinge satisfied per scale: "
-            + ", ".join(f"{k} {v:.0%}" for k, v in fit.tried.items()) + ")")
+    return (f"; L1 scale {scale:g} kept (validation hinge satisfied per scale: "
+            + ", ".join(f"{k} {v:.0%}" for k, v in tried.items()) + ")")
 
 
 def _counts(samples: Sequence) -> dict[str, int]:

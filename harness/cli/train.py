@@ -90,6 +90,8 @@ def _check_before_loading(args: argparse.Namespace, registries) -> None:
 
 def print_summary(manifest, out=None) -> None:
     """Golden-vector diagnostics, the checkpoint chosen per layer and the loss log (train / validation)."""
+    from defenses.omnisteer.train import scale_choice
+
     out = out or sys.stdout  # looked up per call: a default of sys.stdout would pin the stream of import time
     extra = manifest.extra
     train = manifest.params
@@ -105,7 +107,8 @@ def print_summary(manifest, out=None) -> None:
     for layer, sel in extra["selection"].items():
         print(f"  layer {layer}: kept step {sel['chosen_step']} of {sel['steps']} (validation objective "
               f"{sel['validation_objective']:.4f}); validation hinge satisfied {sel['val_hinge_ok_before']:.0%} -> "
-              f"{sel['val_hinge_ok_after']:.0%}" + _scales(sel), file=out)
+              f"{sel['val_hinge_ok_after']:.0%}"
+              + scale_choice(sel.get("beta_scale", 1.0), sel.get("val_hinge_ok_by_beta_scale") or {}), file=out)
     print("loss log (step: train / validation):", file=out)
     for layer, log in extra["loss_log"].items():
         cells = [f"{int(e['step'])}: {_fmt(e['train_loss'])} / {_fmt(e['val_loss'])}" for e in log]
@@ -114,11 +117,3 @@ def print_summary(manifest, out=None) -> None:
 
 def _fmt(value: float) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
-
-
-def _scales(selection: dict) -> str:
-    tried = selection.get("val_hinge_ok_by_beta_scale")
-    if not tried:
-        return ""
-    return (f"; L1 scale {selection['beta_scale']:g} kept (hinge satisfied per scale: "
-            + ", ".join(f"{k} {v:.0%}" for k, v in tried.items()) + ")")
