@@ -293,6 +293,9 @@ class RunSpec:
     # The defense's version (`Defense.version`); recorded, and so part of the run id, only when it is not "1", so
     # runs of defenses that never changed keep their ids.
     defense_version: str = "1"
+    # A local model folder's fingerprint (harness/model_files.py): recorded, and so part of the run id, only for a
+    # model given as a folder, so a model retrained or replaced at the same path gets a new run folder.
+    model_fingerprint: str | None = None
 
     def identity(self) -> dict[str, Any]:
         d = self.to_dict()
@@ -325,6 +328,8 @@ class RunSpec:
             d["utility"] = list(self.utility)
         if self.defense_version != "1":
             d["defense_version"] = self.defense_version
+        if self.model_fingerprint is not None:
+            d["model_fingerprint"] = self.model_fingerprint
         return d
 
     @classmethod
@@ -345,6 +350,7 @@ class RunSpec:
             judge_params=dict(d.get("judge_params") or {}),
             utility=tuple(d.get("utility") or ()),
             defense_version=str(d.get("defense_version", "1")),
+            model_fingerprint=d.get("model_fingerprint"),
         )
 
 

@@ -1,8 +1,8 @@
 """Overhead ratio: generation seconds per sample of a defense run over those of the undefended run.
 
 A ratio is only formed where it means something: the baseline is a `none` run of the same model (revision,
-backend, dtype, generation settings) on the same samples (identical samples.jsonl) and the comparison is made per
-(batch size, device) of the recorded generation sessions. A baseline that came with the same submission (so ran
+folder fingerprint, backend, dtype, generation settings) on the same samples (identical samples.jsonl) and the
+comparison is made per (batch size, device) of the recorded generation sessions. A baseline that came with the same submission (so ran
 on the same machine) is preferred. Calibration time (`setup_s`) is not generation time and is left out; the run
 page shows it. Without a matching baseline the ratio is `n/a`.
 """
@@ -43,7 +43,7 @@ def session_timing(info: Mapping[str, Any]) -> dict[tuple[int, str], tuple[float
 
 
 def _comparable(a: RunRecord, b: RunRecord) -> bool:
-    keys = ("model", "model_revision", "backend", "dtype", "generation", "system_prompt")
+    keys = ("model", "model_revision", "model_fingerprint", "backend", "dtype", "generation", "system_prompt")
     return (a.samples_sha256 is not None and a.samples_sha256 == b.samples_sha256
             and all(a.spec.get(k) == b.spec.get(k) for k in keys))
 

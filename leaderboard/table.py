@@ -332,7 +332,9 @@ def _split_versions(parts: Sequence[Contribution]) -> list[list[Contribution]]:
 
 def _entry_key(rec: RunRecord) -> tuple:
     spec = rec.spec
-    return (rec.model, spec.get("model_revision"), rec.defense, canonical_json(spec.get("defense_params") or {}))
+    # The fingerprint keeps runs of other weights at the same model path apart (never merged into one entry).
+    return (rec.model, spec.get("model_revision"), rec.defense, canonical_json(spec.get("defense_params") or {}),
+            spec.get("model_fingerprint"))
 
 
 def _entry(key: tuple, parts: Sequence[Contribution], records: Sequence[RunRecord]) -> Entry:
@@ -342,7 +344,7 @@ def _entry(key: tuple, parts: Sequence[Contribution], records: Sequence[RunRecor
         if best is None or (c.verdicts, _finished(c.run)) > (best.verdicts, _finished(best.run)):
             chosen[c.task] = c
     contribs = sorted(chosen.values(), key=lambda c: c.task)
-    model, revision, defense, params = key
+    model, revision, defense, params, _ = key
     entry = Entry(model, revision, defense, json.loads(params), contribs,
                   reasons=tuple(sorted({r for c in contribs for r in c.reasons})))
     _fill_stats(entry)

@@ -19,7 +19,8 @@ from harness.provenance import git_revision, harness_version
 from harness.records import Generation, GenerationConfig, RunSpec, Sample, TaskRef
 from harness.run.registries import Registries
 from harness.run.wiring import backend_name, defense_class, defense_context, make_backend, task_instance
-from harness.run.zoo import resolve_model
+from harness.model_files import folder_fingerprint
+from harness.run.zoo import aliases, resolve_model
 from harness.store import RunStore
 from harness.summary import format_table, summarise
 from tasks.base import TaskContext, TaskSelector, check_configs, select
@@ -102,7 +103,16 @@ def build_spec(
         generation=generation or GenerationConfig(), limit=limit, seed=seed, system_prompt=system_prompt,
         judge=judge, judge_params=dict(judge_params or {}), utility=tuple(utility),
         defense_version=str(getattr(dcls, "version", "1")),
+        model_fingerprint=_folder_fingerprint(model, resolved.path),
     )
+
+
+def _folder_fingerprint(model: str, path: str) -> str | None:
+    """A model given as a local folder is fingerprinted; hub ids (pinned with --revision) and the built-in names,
+    whose weights are this package's, are not."""
+    if model in aliases() or not path or not Path(path).is_dir():
+        return None
+    return folder_fingerprint(path)
 
 
 # -- samples -----------------------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ def test_run_id_is_stable_and_ignores_judge():
     assert "defense_version" not in a.to_dict()
     changed = make_spec(defense_version="2")
     assert changed.run_id != a.run_id and RunSpec.from_dict(changed.to_dict()) == changed
+    # a model folder's fingerprint is recorded only when there is one (hub ids and built-in names keep their ids)
+    assert "model_fingerprint" not in a.to_dict()
+    fingered = make_spec(model_fingerprint="0123456789abcdef")
+    assert fingered.run_id != a.run_id and RunSpec.from_dict(fingered.to_dict()) == fingered
 
 
 def test_sample_roundtrip_and_modality():

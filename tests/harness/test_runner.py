@@ -115,3 +115,38 @@ def test_a_changed_defense_does_not_reuse_earlier_run_folders(tmp_path):
     none = build_spec(registries, context, model="tiny-omni", tasks=[TaskSelector("smoke")])
     assert none.defense_version == "1" and "defense_version" not in none.identity()
 
+
+
+def test_a_model_retrained_at_the_same_path_gets_a_new_run_folder(tmp_path, tiny_text_path, capsys, monkeypatch):
+    """`harness run --model DIR` after DIR's weights changed neither resumes nor shows the old answers; the old run
+    folder stays, and an unchanged model resumes its own."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from harness.cli import main
+
+    model = shutil.copytree(tiny_text_path, tmp_path / "my-model")
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    args = ["run", "--model", str(model), "--tasks", "smoke:text", "--max-new-tokens", "4", "--out",
+            str(tmp_path / "runs"), "--no-progress"]
+
+    def run_line() -> str:
+        assert main(args) == 0
+        return next(line for line in capsys.readouterr().out.splitlines() if line.startswith("run "))
+
+    first = run_line()
+    assert " 0 cached" in first
+    assert " 0 new" in run_line()  # unchanged: resumed, nothing generated again
+
+    (weights,) = model.glob("*.safetensors")
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + torch.ones_like(tensors[name])  # "retrained"
+    save_file(tensors, weights, metadata={"format": "pt"})
+    retrained = run_line()
+    assert " 0 cached" in retrained and retrained.split(":")[0] != first.split(":")[0]
+    folders = sorted(p.parent.name for p in (tmp_path / "runs").glob("*/spec.json"))
+    assert len(folders) == 2 and all(json.loads((tmp_path / "runs" / f / "spec.json").read_text())
+                                     .get("model_fingerprint") for f in folders)
