@@ -115,6 +115,27 @@ def _folder_fingerprint(model: str, path: str) -> str | None:
     return folder_fingerprint(path)
 
 
+def runs_of_other_weights(runs_dir: Path, spec: RunSpec) -> list[Path]:
+    """Run folders of the same spec but for the model folder's fingerprint (the model retrained at its path)."""
+    if spec.model_fingerprint is None or not runs_dir.is_dir():
+        return []
+    from dataclasses import replace
+
+    from harness.files import read_json
+
+    same = replace(spec, model_fingerprint=None).identity()
+    found = []
+    for path in sorted(runs_dir.glob(spec.run_id.rsplit("__", 1)[0] + "__*/spec.json")):
+        try:
+            other = RunSpec.from_dict(read_json(path))
+        except (ValueError, KeyError, TypeError):
+            continue  # a damaged folder is reported when that run is used, not here
+        if other.model_fingerprint not in (None, spec.model_fingerprint) and \
+                replace(other, model_fingerprint=None).identity() == same:
+            found.append(path.parent)
+    return found
+
+
 # -- samples -----------------------------------------------------------------------------------------------
 def load_samples(spec: RunSpec, registries: Registries, context: TaskContext) -> list[Sample]:
     samples: list[Sample] = []
@@ -161,6 +182,10 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries, *, backe
         pending = [s for s in samples if s.id not in done]
         n_cached = len(samples) - len(pending)
         echo(f"run {spec.run_id}: {len(samples)} samples, {n_cached} cached, {len(pending)} new")
+        if not n_cached:
+            for other in runs_of_other_weights(options.runs_dir, spec):
+                echo(f"note: {other} holds a run of {spec.model} with other weights (fingerprint "
+                     f"{spec.model_fingerprint} now); it is kept, this run starts afresh")
 
         utility_todo, utility_manager = _utility_plan(spec, store.dir)  # lm-eval task names checked before loading
         timing: dict[str, Any] = {}

@@ -145,8 +145,12 @@ def test_a_model_retrained_at_the_same_path_gets_a_new_run_folder(tmp_path, tiny
     name = sorted(tensors)[0]
     tensors[name] = tensors[name] + torch.ones_like(tensors[name])  # "retrained"
     save_file(tensors, weights, metadata={"format": "pt"})
-    retrained = run_line()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    retrained = next(line for line in out.splitlines() if line.startswith("run "))
     assert " 0 cached" in retrained and retrained.split(":")[0] != first.split(":")[0]
+    old_folder = first.split(":")[0].removeprefix("run ")
+    assert f"note: {tmp_path / 'runs' / old_folder} holds a run of {model} with other weights" in out
     folders = sorted(p.parent.name for p in (tmp_path / "runs").glob("*/spec.json"))
     assert len(folders) == 2 and all(json.loads((tmp_path / "runs" / f / "spec.json").read_text())
                                      .get("model_fingerprint") for f in folders)
