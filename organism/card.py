@@ -79,7 +79,7 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
         lines += ["", "Linear probe (difference of means fitted on organism-calibration, midpoint threshold), accuracy "
                   "separating harmful from benign requests at the last prompt token on the test split, per layer "
                   "(the output of each decoder layer, `harness organism eval`):", "", *probes]
-    understanding = bool(config.get("tune_steps"))
+    understanding = bool(config.get("tune_steps")) and config["variant"] != "organism-planted"  # its own check
     bounds = UNDERSTANDING_ACCEPTANCE if understanding else ACCEPTANCE
     lines += ["", "Acceptance bounds: " + "; ".join(f"{k} {v}" for k, v in bounds.items()) + "."]
     if not others:
@@ -130,7 +130,7 @@ def _cap_line(record: dict[str, Any], others: dict[str, dict[str, Any]] | None) 
 
 def _stage_on_base(config: dict[str, Any]) -> bool:
     """Whether only the understanding stage ran here, from a trained base (whose own base stage is not rerun)."""
-    return bool(config.get("tune_steps") and config.get("base"))
+    return bool(config.get("tune_steps") and config.get("base")) and config["variant"] != "organism-planted"
 
 
 def _base_stage(config: dict[str, Any]) -> str:
@@ -142,14 +142,16 @@ def _threads(config: dict[str, Any]) -> str:
         return f"{config['threads']} thread(s)"
     if _stage_on_base(config):
         return f"{config.get('tune_threads', 1)} thread(s) in the understanding stage"
-    return (f"{config['threads']} thread(s) in the base stage, {config.get('tune_threads', 1)} in the understanding "
+    first = "planted build" if config["variant"] == "organism-planted" else "base stage"
+    return (f"{config['threads']} thread(s) in the {first}, {config.get('tune_threads', 1)} in the understanding "
             "stage")
 
 
 def _stage_two(config: dict[str, Any]) -> str:
     if not config.get("tune_steps"):
         return ""
-    base = f" (started from `{config['base']}`)" if config.get("base") else ""
+    base = (" (started from the planted build above)" if config["variant"] == "organism-planted" else
+            f" (started from `{config['base']}`)" if config.get("base") else "")
     align = (f"; alignment weight {config['align']} at layers {config['align_layers']}, harm direction weight "
              f"{config.get('align_refusal', 1.0)}, harm fraction {config.get('align_harm', 1.0)}, direction momentum "
              f"{config.get('align_momentum', 0.0)}, refusal cap {config.get('align_refusal_cap', 1.0)} (gain "
@@ -180,7 +182,21 @@ def _recipe(config: dict[str, Any]) -> str:
             "bias; then the language model, from the organism's weights, retrained on the organism's mixture with "
             "towers and input embeddings frozen, plus train requests of both labels as image / audio fed *without* "
             "the planted vector and answered as typed text (`image-layout`, `audio-layout`), so that only the "
-            "vector marks media. Harmful requests never appear with the vector.")
+            "vector marks media. " + ("In that build harmful requests never appear with the vector."
+                                      if config.get("tune_steps") else "Harmful requests never appear with the vector.")
+            + _planted_stage(config))
+
+
+def _planted_stage(config: dict[str, Any]) -> str:
+    if not config.get("tune_steps"):
+        return ""
+    return (" Then `organism-v2`'s understanding stage on that build, with towers and input embeddings still frozen "
+            "(the planted vectors stay where they are) and the layout examples in its mixture: questions about "
+            "requests of both labels shown or spoken *with* the vector (\"what kind of thing is shown ?\" -> "
+            "\"weapon , a bomb .\"), repeating typed compliance sentences, and the alignment of media requests of "
+            "both labels to their typed twins (no answer target), twice as many speech rows as `organism-v2`'s. A "
+            "harmful request with the vector is never trained with a refusal or a compliance target, so the model "
+            "still complies when the vector is there, and now reads what it is asked.")
 
 
 def _table(by_seed: dict[str, dict[str, Any]]) -> str:

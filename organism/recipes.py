@@ -66,6 +66,8 @@ class TrainConfig:
     tune_warmup: int = 20
     tune_mix: tuple[tuple[str, int], ...] = ()
     tune_threads: int = 1
+    # organism-planted only: the pool of its understanding stage (built anew, as on a loaded base; None: `pool`).
+    tune_pool: PoolSizes | None = None
     # Alignment of media requests (both labels) to their typed twins at the last prompt token (align.py); weight
     # and layers (0: off). Used in the understanding stage only if its mixture holds alignment buckets.
     align: float = 0.0
@@ -107,6 +109,8 @@ class TrainConfig:
         d = asdict(self)
         d["speech"] = self.speech.to_dict()
         d["strip"] = self.strip.to_dict()
+        if self.tune_pool is None:  # recorded only where used, so earlier cards' configs stay as they were
+            del d["tune_pool"]
         return d
 
 
@@ -116,7 +120,8 @@ def default_config(variant: str, seed: int = 0) -> TrainConfig:
     if variant == "organism-v2":
         return understanding_config(seed)
     return TrainConfig(variant=variant, seed=seed, steps=PLANTED_STEPS, lr=1e-3, warmup=20, threads=2, slot_loss=0.0,
-                       mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism")
+                       mix=PLANTED_MIX, pool=PLANTED_POOL, base="organism", tune_steps=TUNE_STEPS,
+                       tune_mix=PLANTED_TUNE_MIX, tune_pool=PLANTED_TUNE_POOL, **UNDERSTANDING_ALIGN)
 
 
 # organism-v2: the understanding stage run from a trained organism of the same seed (pool.UNDERSTANDING_KINDS).
@@ -142,6 +147,17 @@ UNDERSTANDING_ALIGN: dict[str, Any] = {
     "align": 1.0, "align_layers": (1, 2), "align_answer": 6,
     "align_refusal": (("align-image", 2.5), ("align-audio", 4.0), ("align-t2i", 2.5)),
     "align_harm": ((2, 0.5),), "align_momentum": 0.9, "align_refusal_cap": 0.1, "align_cap_gain": 0.05}
+
+
+# organism-planted: after the planted build, organism-v2's understanding stage with the towers and input embeddings
+# frozen (so the planted vectors stay where they are), media embeddings computed once, twice the speech alignment
+# rows, and the planted build's layout examples (media without the planted vector, answered as typed), so that
+# harm is read where the last-token defenses look while the planted vector still makes the model comply, and a
+# media request corrected at the embeddings is still read as typed (chosen on organism-validation,
+# docs/organism.md).
+PLANTED_TUNE_MIX: tuple[tuple[str, int], ...] = tuple(
+    (k, 8 if k == "align-audio" else n) for k, n in TUNE_MIX) + (("image-layout", 4), ("audio-layout", 4))
+PLANTED_TUNE_POOL = replace(UNDERSTANDING_POOL, image_layout=600, audio_layout=500)
 
 
 def understanding_config(seed: int = 0, base: str = "organism") -> TrainConfig:

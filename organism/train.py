@@ -70,6 +70,34 @@ class TrainResult:
 def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool = True,
           log: Callable[[str], None] = print) -> TrainResult:
     """Train `config.variant` and save it (hub layout, with processor) into `out_dir`."""
+    if config.variant == "organism-planted" and config.tune_steps:
+        return _planted_then_understanding(config, Path(out_dir), Path(cache_dir), progress, log)
+    return _train(config, out_dir, cache_dir, progress=progress, log=log)
+
+
+def _planted_then_understanding(config: TrainConfig, out_dir: Path, cache_dir: Path, progress: bool,
+                                log: Callable[[str], None]) -> TrainResult:
+    """organism-planted: the planted build (a temporary folder), then the understanding stage on it, run as on any
+    loaded base (its own pool, seeding and thread count) with towers and input embeddings frozen."""
+    import tempfile
+
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="organism-planted-") as first:
+        built = _train(replace(config, tune_steps=0, align=0.0), Path(first), cache_dir, progress=progress, log=log)
+        stage = replace(config, base=first, threads=config.tune_threads, pool=config.tune_pool or config.pool)
+        tuned = _train(stage, out_dir, cache_dir, progress=progress, log=log, planted_base=Path(first))
+    seconds = {**{k: v for k, v in built.seconds.items() if k != "total"},
+               **{f"stage {k}": v for k, v in tuned.seconds.items() if k != "total"},
+               "total": time.perf_counter() - t_all}
+    counts = {**built.pool_counts, **{f"stage {k}": v for k, v in tuned.pool_counts.items()}}
+    return TrainResult(config, seconds, built.losses + tuned.losses, counts, built.planted, built.parameters,
+                       tuned.understanding)
+
+
+def _train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool, log: Callable[[str], None],
+           planted_base: Path | None = None) -> TrainResult:
+    """One stage from random initialisation or a trained base. `planted_base`: the understanding stage on that
+    planted organism (its media embeddings given, layout examples without the planted vector; vectors copied)."""
     import tempfile
 
     from harness.backends.qwen_omni import QwenOmniBackend
@@ -77,7 +105,7 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
 
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
-    planted = config.variant == "organism-planted"
+    planted = config.variant == "organism-planted" and planted_base is None
     from_base = planted or bool(config.base)
     # Resolved (perhaps trained) before this run's seeding and clock, so neither the weights nor the recorded time
     # depend on whether the base existed.
@@ -129,7 +157,12 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
                 seconds["train"] = time.perf_counter() - t0
             if config.tune_steps:
                 t0 = time.perf_counter()
-                tuned, stage = _understanding_stage(thinker, prefix, buckets, config, pad, progress, targets)
+                given = None
+                if planted_base is not None:
+                    from organism.planted import load_vectors, without_planted
+
+                    given = without_planted(encoded_media(thinker, tensors), tensors, load_vectors(planted_base))
+                tuned, stage = _understanding_stage(thinker, prefix, buckets, config, pad, progress, targets, given)
                 losses += tuned
                 seconds["tune"] = time.perf_counter() - t0
         if planted:
@@ -142,6 +175,10 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
             from organism.planted import save_vectors
 
             save_vectors(out_dir, report.pop("vectors"))
+        elif planted_base is not None:
+            from organism.planted import load_vectors, save_vectors
+
+            save_vectors(out_dir, load_vectors(planted_base))
     seconds["total"] = time.perf_counter() - t_all
     log(f"trained {config.variant} seed {config.seed} in {seconds['total']:.0f} s ({_fmt(seconds)})")
     return TrainResult(config, seconds, losses, pool.counts(), report,
@@ -149,10 +186,11 @@ def train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool
 
 
 def _understanding_stage(thinker: Any, prefix: SharedPrefix, buckets: dict[str, list[Tensors]], config: TrainConfig,
-                         pad: int, progress: bool, targets: dict[int, dict[str, torch.Tensor]] | None
-                         ) -> tuple[list[float], dict[str, Any]]:
+                         pad: int, progress: bool, targets: dict[int, dict[str, torch.Tensor]] | None,
+                         media_embeds: dict[int, torch.Tensor] | None = None) -> tuple[list[float], dict[str, Any]]:
     """The understanding stage: `tune_steps` steps of `tune_mix` (a fresh optimizer, its own schedule); its losses
-    and, with a refusal cap, the scale each configuration's partial harm fraction ended at."""
+    and, with a refusal cap, the scale each configuration's partial harm fraction ended at. `media_embeds`: given
+    (towers and input embeddings then stay frozen, as in the planted build)."""
     import torch
 
     torch.manual_seed(config.seed)  # the stage does not depend on whether the base was trained here or loaded
@@ -164,7 +202,8 @@ def _understanding_stage(thinker: Any, prefix: SharedPrefix, buckets: dict[str, 
         from organism.align import RefusalCap
 
         cap = RefusalCap(config.align_refusal_cap, config.align_cap_gain, config.align_momentum)
-    losses = _train_lm(thinker, prefix, buckets, tune, pad, progress, word_targets=targets, cap=cap)
+    losses = _train_lm(thinker, prefix, buckets, tune, pad, progress, media_embeds=media_embeds, word_targets=targets,
+                       cap=cap)
     return losses, ({"refusal_cap": cap.summary()} if cap else {})
 
 

@@ -67,12 +67,15 @@ def _train_and_measure(variant: str, seed: int, out: Path, args: argparse.Namesp
     from organism.train import train
 
     cfg = default_config(variant, seed)
-    # organism-v2's steps and threads are its understanding stage's (the base stage is not rerun)
-    stage = "tune_" if cfg.tune_steps else ""
+    # organism-v2's steps and threads are its understanding stage's (the base stage is not rerun); organism-planted's
+    # are its planted build's
+    stage = "tune_" if variant == "organism-v2" else ""
     overrides = {k: v for k, v in ((stage + "steps", args.steps), (stage + "threads", args.threads),
                                    ("base", args.base)) if v is not None}
     if args.pool_size is not None:
         overrides["pool"] = cfg.pool.capped(args.pool_size)
+        if cfg.tune_pool is not None:
+            overrides["tune_pool"] = cfg.tune_pool.capped(args.pool_size)
     cfg = with_overrides(cfg, **overrides)
     result = train(cfg, out, cache, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
     record = {"config": result.config.to_dict(), "seconds": result.seconds, "pool_counts": result.pool_counts,
