@@ -26,7 +26,7 @@ BUILTIN_MODELS: tuple[ModelAlias, ...] = (
     ModelAlias("organism", "model organism: tiny Qwen2.5-Omni trained here with a learned text-vs-media safety gap",
                "organism.train:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,)),
     ModelAlias("organism-planted", "model organism with a known planted media drift (a unit test for drift "
-               "estimation), built on organism", "organism.train:ensure_organism", "qwen2.5-omni",
+               "estimation) that reads what it is asked and complies when the drift is there, built on organism", "organism.train:ensure_organism", "qwen2.5-omni",
                (ORGANISM_NOTE,)),
     ModelAlias("organism-v2", "model organism that understands what it sees (names harmful media requests, "
                "separable from benign ones) and refuses them only in part, built on organism",
