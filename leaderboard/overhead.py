@@ -2,9 +2,9 @@
 
 A ratio is only formed where it means something: the baseline is a `none` run of the same model (revision,
 folder fingerprint, backend, dtype, generation settings) on the same samples (identical samples.jsonl) and the
-comparison is made per (batch size, device) of the recorded generation sessions. A baseline that came with the same submission (so ran
-on the same machine) is preferred. Calibration time (`setup_s`) is not generation time and is left out; the run
-page shows it. Without a matching baseline the ratio is `n/a`.
+comparison is made per (batch size, device) of the recorded generation sessions. A baseline that came with the same
+submission (so ran on the same machine) is preferred. Calibration time (`setup_s`) is not generation time and is
+left out; the run page shows it. Without a matching baseline the ratio is `n/a`.
 """
 
 from __future__ import annotations

@@ -82,10 +82,12 @@ def _planted_then_understanding(config: TrainConfig, out_dir: Path, cache_dir: P
     import tempfile
 
     t_all = time.perf_counter()
+    from organism.planted import load_vectors
+
     with tempfile.TemporaryDirectory(prefix="organism-planted-") as first:
         built = _train(replace(config, tune_steps=0, align=0.0), Path(first), cache_dir, progress=progress, log=log)
         stage = replace(config, base=first, threads=config.tune_threads, pool=config.tune_pool or config.pool)
-        tuned = _train(stage, out_dir, cache_dir, progress=progress, log=log, planted_base=Path(first))
+        tuned = _train(stage, out_dir, cache_dir, progress=progress, log=log, planted_vectors=load_vectors(first))
     seconds = {**{k: v for k, v in built.seconds.items() if k != "total"},
                **{f"stage {k}": v for k, v in tuned.seconds.items() if k != "total"},
                "total": time.perf_counter() - t_all}
@@ -95,9 +97,10 @@ def _planted_then_understanding(config: TrainConfig, out_dir: Path, cache_dir: P
 
 
 def _train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: bool, log: Callable[[str], None],
-           planted_base: Path | None = None) -> TrainResult:
-    """One stage from random initialisation or a trained base. `planted_base`: the understanding stage on that
-    planted organism (its media embeddings given, layout examples without the planted vector; vectors copied)."""
+           planted_vectors: dict[str, torch.Tensor] | None = None) -> TrainResult:
+    """One stage from random initialisation or a trained base. `planted_vectors`: the base is a planted organism
+    with these vectors, and this is its understanding stage (media embeddings given, layout examples without the
+    planted vectors; the vectors saved with the result)."""
     import tempfile
 
     from harness.backends.qwen_omni import QwenOmniBackend
@@ -105,7 +108,7 @@ def _train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: boo
 
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
-    planted = config.variant == "organism-planted" and planted_base is None
+    planted = config.variant == "organism-planted" and planted_vectors is None
     from_base = planted or bool(config.base)
     # Resolved (perhaps trained) before this run's seeding and clock, so neither the weights nor the recorded time
     # depend on whether the base existed.
@@ -158,10 +161,10 @@ def _train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: boo
             if config.tune_steps:
                 t0 = time.perf_counter()
                 given = None
-                if planted_base is not None:
-                    from organism.planted import load_vectors, without_planted
+                if planted_vectors is not None:
+                    from organism.planted import without_planted
 
-                    given = without_planted(encoded_media(thinker, tensors), tensors, load_vectors(planted_base))
+                    given = without_planted(encoded_media(thinker, tensors), tensors, planted_vectors)
                 tuned, stage = _understanding_stage(thinker, prefix, buckets, config, pad, progress, targets, given)
                 losses += tuned
                 seconds["tune"] = time.perf_counter() - t0
@@ -171,14 +174,11 @@ def _train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: boo
         model.thinker.load_state_dict(thinker.state_dict())
         out_dir.mkdir(parents=True, exist_ok=True)
         save_omni(model, processor, out_dir)
-        if planted:
+        vectors = report.pop("vectors") if planted else planted_vectors
+        if vectors is not None:
             from organism.planted import save_vectors
 
-            save_vectors(out_dir, report.pop("vectors"))
-        elif planted_base is not None:
-            from organism.planted import load_vectors, save_vectors
-
-            save_vectors(out_dir, load_vectors(planted_base))
+            save_vectors(out_dir, vectors)
     seconds["total"] = time.perf_counter() - t_all
     log(f"trained {config.variant} seed {config.seed} in {seconds['total']:.0f} s ({_fmt(seconds)})")
     return TrainResult(config, seconds, losses, pool.counts(), report,

@@ -11,7 +11,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +119,6 @@ def runs_of_other_weights(runs_dir: Path, spec: RunSpec) -> list[Path]:
     """Run folders of the same spec but for the model folder's fingerprint (the model retrained at its path)."""
     if spec.model_fingerprint is None or not runs_dir.is_dir():
         return []
-    from dataclasses import replace
-
     from harness.files import read_json
 
     same = replace(spec, model_fingerprint=None).identity()

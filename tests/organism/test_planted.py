@@ -133,7 +133,8 @@ def test_the_understanding_stage_leaves_towers_embeddings_and_vectors_as_planted
     a, b = load_file(str(built_dir / WEIGHTS_FILE)), load_file(str(staged_dir / WEIGHTS_FILE))
     frozen = [k for k in a if k.startswith(("thinker.visual.", "thinker.audio_tower.")) or "embed_tokens" in k]
     assert frozen and all(torch.equal(a[k], b[k]) for k in frozen)
-    assert not torch.equal(a["thinker.model.layers.1.mlp.up_proj.weight"], b["thinker.model.layers.1.mlp.up_proj.weight"])
+    layer = "thinker.model.layers.1.mlp.up_proj.weight"
+    assert not torch.equal(a[layer], b[layer])
     assert all(torch.equal(load_vectors(built_dir)[m], load_vectors(staged_dir)[m]) for m in MODALITIES)
     assert staged.planted == built.planted and len(staged.losses) == len(built.losses) + 2
     assert staged.pool_counts["stage align-audio"] > 0
