@@ -11,27 +11,29 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 CHUNK = 1 << 20
 MAX_FILES = 5000  # a folder this large is not a model folder; the count still enters the hash
 
 
-def _model_files(root: Path) -> list[Path]:
+def _model_files(root: Path, skip: Collection[str]) -> list[Path]:
     files: list[Path] = []
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .git, .cache: not the model
-        files.extend(Path(current) / n for n in sorted(names) if not n.startswith("."))
+        files.extend(Path(current) / n for n in sorted(names) if not n.startswith(".") and n not in skip)
         if len(files) > MAX_FILES:
             break
     return files[:MAX_FILES]
 
 
-def folder_fingerprint(path: Path | str) -> str:
-    """16 hex digits over every (non-hidden) file of the folder: relative path, size, first and last MiB."""
+def folder_fingerprint(path: Path | str, skip: Collection[str] = ()) -> str:
+    """16 hex digits over every (non-hidden) file of the folder but those named in `skip`: relative path, size,
+    first and last MiB."""
     root = Path(path)
     h = hashlib.sha256()
-    for file in _model_files(root):
+    for file in _model_files(root, skip):
         try:
             size = file.stat().st_size
             h.update(f"{file.relative_to(root).as_posix()}\0{size}\0".encode())

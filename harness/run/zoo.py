@@ -15,22 +15,26 @@ class ModelAlias:
     builder: str  # "module:function" taking (name, models_dir) and returning the model directory
     backend: str
     notes: tuple[str, ...] = ()
+    # "module:function" taking the name and returning what its weights are, without building them (part of a run's
+    # identity: after an upgrade that changes them, earlier run folders are not resumed); None: not fingerprinted
+    identity: str | None = None
 
 
 ORGANISM_NOTE = ("model organism: a toy trained here to show the cross-modal safety gap; its numbers are not those "
                  "of any real model (docs/organism.md)")
+ORGANISM_IDENTITY = "organism.zoo:weights_identity"
 PLUMBING_NOTE = ("random-weight tiny model: its numbers are a plumbing check only and say nothing about any "
                  "real model or defense")
 
 BUILTIN_MODELS: tuple[ModelAlias, ...] = (
     ModelAlias("organism", "model organism: tiny Qwen2.5-Omni trained here with a learned text-vs-media safety gap",
-               "organism.train:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,)),
+               "organism.train:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,), ORGANISM_IDENTITY),
     ModelAlias("organism-planted", "model organism with a known planted media drift (a unit test for drift "
-               "estimation) that reads what it is asked and complies when the drift is there, built on organism", "organism.train:ensure_organism", "qwen2.5-omni",
-               (ORGANISM_NOTE,)),
+               "estimation) that reads what it is asked and complies when the drift is there, built on organism",
+               "organism.train:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,), ORGANISM_IDENTITY),
     ModelAlias("organism-v2", "model organism that understands what it sees (names harmful media requests, "
                "separable from benign ones) and refuses them only in part, built on organism",
-               "organism.train:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,)),
+               "organism.train:ensure_organism", "qwen2.5-omni", (ORGANISM_NOTE,), ORGANISM_IDENTITY),
     ModelAlias("tiny-omni", "tiny random Qwen2.5-Omni thinker (built locally, plumbing check)",
                "harness.tiny_models:ensure_tiny_model", "qwen2.5-omni", (PLUMBING_NOTE,)),
     ModelAlias("tiny-vl", "tiny random Qwen2.5-VL (built locally, plumbing check)",
