@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.card import Card, CardError, load_card
+from tasks.card import Card, CardError
+from tasks.card_parse import load_card
 
 BUILTIN_CARD_DIR = Path(__file__).resolve().parent / "cards"
 CARD_SUFFIXES = (".yaml", ".yml")

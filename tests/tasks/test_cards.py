@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from tasks.advbench_omni.layout import CONFIG_MODALITIES, HARMFUL_CONFIGS
-from tasks.card import JUDGE_TEMPLATES, METRICS, CardError, load_card, parse_card
+from tasks.card import JUDGE_TEMPLATES, METRICS, CardError
+from tasks.card_parse import load_card, parse_card
 from tasks.loaders.omni_safetybench import meta_file
 from tasks.manager import BUILTIN_CARD_DIR, TaskManager
 from tests.support.task_data import omni_safetybench_variants

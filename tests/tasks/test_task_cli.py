@@ -8,9 +8,9 @@ import pytest
 
 from harness.cli import build_parser, main
 from tasks.card import TaskDataError
+from tasks.card_parse import load_card
 from tasks.download import download, unpack_zip
 from tasks.manager import BUILTIN_CARD_DIR
-from tasks.card import load_card
 from tests.support import task_data as td
 
 
