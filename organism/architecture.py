@@ -104,7 +104,7 @@ def tokenizer_corpus() -> list[str]:
 
 
 def build_tokenizer(arch: Architecture) -> PreTrainedTokenizerBase:
-    from harness.tiny_models import build_tokenizer as build
+    from harness.tiny_tokenizer import build_tokenizer as build
 
     tok = build("tiny-omni", corpus=tokenizer_corpus(), vocab_size=arch.vocab_size)
     for word in world.vocabulary():

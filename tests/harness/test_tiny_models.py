@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness import tiny_models
-from harness.tiny_models import VOCAB_SIZE, build_tiny_model, build_tokenizer, ensure_tiny_model
+from harness.tiny_models import build_tiny_model, ensure_tiny_model
+from harness.tiny_tokenizer import VOCAB_SIZE, build_tokenizer
 
 
 def _digest(path: Path) -> str:
