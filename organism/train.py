@@ -135,7 +135,7 @@ def _train(config: TrainConfig, out_dir: Path, cache_dir: Path, *, progress: boo
         thinker = backend.model
         prefix, tensors = split_prefix(tensors, _media_token_ids(thinker))
         buckets = {k: [t for t in tensors if t.kind == k] for k in KINDS}
-        pad = backend._pad_id()
+        pad = backend.pad_id()
         report: dict[str, Any] = {}
         stage: dict[str, Any] = {}
         t0 = time.perf_counter()

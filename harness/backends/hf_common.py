@@ -324,7 +324,7 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
         return hidden
 
     # -- generation ----------------------------------------------------------------------------------------
-    def _eos_ids(self) -> list[int]:
+    def eos_ids(self) -> list[int]:
         ids: list[int] = []
         configured = self.model.generation_config.eos_token_id
         for value in configured if isinstance(configured, (list, tuple)) else [configured]:
@@ -334,11 +334,11 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
             ids.append(int(self.tokenizer.eos_token_id))
         return sorted(set(ids))
 
-    def _pad_id(self) -> int:
+    def pad_id(self) -> int:
         for value in (self.model.generation_config.pad_token_id, self.tokenizer.pad_token_id):
             if value is not None:
                 return int(value)
-        return self._eos_ids()[0]
+        return self.eos_ids()[0]
 
     def generate(
         self, batch: PreparedBatch, config: GenerationConfig, *, prefill: PrefillOutput | None = None
@@ -370,8 +370,8 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
                     f"{logits.shape[0]} rows, batch of {size} rows x {prompt_len} positions"
                 )
         device = logits.device
-        eos = torch.tensor(self._eos_ids(), device=device)
-        pad = self._pad_id()
+        eos = torch.tensor(self.eos_ids(), device=device)
+        pad = self.pad_id()
         attention_mask = batch.inputs["attention_mask"]
         positions = self._prompt_position_ids(batch)[..., -1:]
         seen = None
@@ -415,7 +415,7 @@ class HFBackend(ContinuationScoringMixin, ModelBackend):
         """Decoded answers; `n_new_tokens` counts the generated tokens up to and including the first EOS."""
         import torch
 
-        eos = torch.tensor(self._eos_ids())
+        eos = torch.tensor(self.eos_ids())
         n_prompt = batch.inputs["attention_mask"].sum(dim=1).tolist()
         outputs = []
         for row, row_tokens in enumerate(tokens):

@@ -42,7 +42,7 @@ class ContinuationScoringMixin:
         _, cache, logits = self._prefill(batch, (), "last", keep_cache=True)  # type: ignore[attr-defined]
         device = logits.device
         longest = max(len(c) for c in continuations)
-        targets = torch.full((size, longest), self._pad_id(), dtype=torch.long)  # type: ignore[attr-defined]
+        targets = torch.full((size, longest), self.pad_id(), dtype=torch.long)  # type: ignore[attr-defined]
         for row, tokens in enumerate(continuations):
             targets[row, : len(tokens)] = torch.tensor(list(tokens), dtype=torch.long)
         targets = targets.to(device)

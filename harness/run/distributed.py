@@ -25,8 +25,8 @@ from typing import Any
 
 from harness.records import Generation, RunSpec, Sample
 from harness.run.registries import Registries
-from harness.run.runner import (MediaProblemsError, RunOptions, RunResult, _generate, _run_info, finish_run,
-                                load_samples, media_problems)
+from harness.run.runner import (MediaProblemsError, RunOptions, RunResult, finish_run, generate_pending, load_samples,
+                                media_problems, run_info_record)
 from harness.store import RunStore, append_jsonl, read_jsonl
 from tasks.base import TaskContext
 
@@ -197,13 +197,13 @@ def _execute(spec: RunSpec, options: RunOptions, registries: Registries, ranks: 
         if pending:
             writer = ShardWriter(shard_path(run_dir, ranks.rank))
             if main:  # calibrates first, even with an empty shard, then lets the others set up
-                backend, defense, timing = _generate(spec, options, registries, context, writer, mine, samples,
-                                                     backend=backend, after_setup=group.barrier)
+                backend, defense, timing = generate_pending(spec, options, registries, context, writer, mine, samples,
+                                                            backend=backend, after_setup=group.barrier)
             else:
                 group.barrier()  # 2: rank 0 has set the defense up; its artifacts are in the shared cache
                 if mine:
-                    _, _, timing = _generate(spec, options, registries, context, writer, mine, samples,
-                                             backend=backend)
+                    _, _, timing = generate_pending(spec, options, registries, context, writer, mine, samples,
+                                                    backend=backend)
         timings = group.gather(timing)  # 3: also the barrier after which every shard file is complete
         if not main:
             return None
@@ -212,8 +212,8 @@ def _execute(spec: RunSpec, options: RunOptions, registries: Registries, ranks: 
         merged = merge_shards(store, samples)
         notes = _notes(spec, options, store, defense)
         if pending:
-            store.write_json("run_info.json", _run_info(spec, options, backend, defense, _combine(timings, ranks),
-                                                        store.read_json("run_info.json")))
+            store.write_json("run_info.json", run_info_record(spec, options, backend, defense, _combine(timings, ranks),
+                                                              store.read_json("run_info.json")))
         if len(store.generations()) < len(samples):  # cannot happen unless a rank dropped samples
             raise RuntimeError(f"run {spec.run_id}: {len(samples) - len(store.generations())} sample(s) have no "
                                "generation after merging the shards")

@@ -23,8 +23,8 @@ from typing import Any
 
 from harness.records import RunSpec, Sample
 from harness.run.registries import Registries
-from harness.run.runner import (MediaProblemsError, RunOptions, RunResult, _run_info, finish_run, load_samples,
-                                media_problems, record_batch)
+from harness.run.runner import (MediaProblemsError, RunOptions, RunResult, finish_run, load_samples, media_problems,
+                                record_batch, run_info_record)
 from harness.run.zoo import resolve_model
 from harness.store import RunStore
 from tasks.base import TaskContext
@@ -75,7 +75,7 @@ class _ModelWorker:
 
 
 class _Described:
-    """What `_run_info` reads from a backend and a defense, rebuilt from an actor's answer."""
+    """What `run_info_record` reads from a backend and a defense, rebuilt from an actor's answer."""
 
     def __init__(self, info: dict[str, Any], status: str | None = None) -> None:
         self._info, self.status = info, status
@@ -128,8 +128,8 @@ class ActorPool:
                  f"{len(pending)} new ({len(self.actors)} Ray actors)")
             if pending:
                 described, timing = self._generate(spec, options, store, pending, samples)
-                store.write_json("run_info.json", _run_info(spec, options, described[0], described[1], timing,
-                                                            store.read_json("run_info.json")))
+                store.write_json("run_info.json", run_info_record(spec, options, described[0], described[1], timing,
+                                                                  store.read_json("run_info.json")))
                 if described[1].status:
                     notes.append(f"defense {spec.defense} is {described[1].status}")
             else:

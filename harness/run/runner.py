@@ -197,10 +197,10 @@ def execute(spec: RunSpec, options: RunOptions, registries: Registries, *, backe
         timing: dict[str, Any] = {}
         backend = defense = None
         if pending:
-            backend, defense, timing = _generate(spec, options, registries, context, store, pending, samples,
-                                                 backend=backend)
-            store.write_json("run_info.json", _run_info(spec, options, backend, defense, timing,
-                                                        store.read_json("run_info.json")))
+            backend, defense, timing = generate_pending(spec, options, registries, context, store, pending, samples,
+                                                        backend=backend)
+            store.write_json("run_info.json", run_info_record(spec, options, backend, defense, timing,
+                                                              store.read_json("run_info.json")))
             if defense.status:
                 notes.append(f"defense {spec.defense} is {defense.status}")
         else:
@@ -254,9 +254,9 @@ def record_batch(store: Any, spec: RunSpec, batch: Sequence[Sample], outputs: Se
         for s, o in zip(batch, outputs))
 
 
-def _generate(spec: RunSpec, options: RunOptions, registries: Registries, context: TaskContext,
-              store: Any, pending: Sequence[Sample], samples: Sequence[Sample], *, backend: Any = None,
-              after_setup: Callable[[], None] | None = None):
+def generate_pending(spec: RunSpec, options: RunOptions, registries: Registries, context: TaskContext,
+                     store: Any, pending: Sequence[Sample], samples: Sequence[Sample], *, backend: Any = None,
+                     after_setup: Callable[[], None] | None = None):
     """Load (unless given), set the defense up, then generate `pending` into `store` (anything with the run
     store's `append_generations`, e.g. a rank's shard file). `after_setup` runs once the defense is set up."""
     load_s = 0.0
@@ -354,8 +354,8 @@ def _carry_settings(earlier: dict[str, Any] | None, given: dict[str, Any] | None
             **{k: v for k, v in (given or {}).items() if v is not None}}
 
 
-def _run_info(spec: RunSpec, options: RunOptions, backend: Any, defense: Any, timing: dict[str, Any],
-              previous: dict[str, Any] | None) -> dict[str, Any]:
+def run_info_record(spec: RunSpec, options: RunOptions, backend: Any, defense: Any, timing: dict[str, Any],
+                    previous: dict[str, Any] | None) -> dict[str, Any]:
     versions = {"harness": harness_version(), "python": platform.python_version()}
     for mod in ("torch", "transformers", "tokenizers"):
         try:

@@ -71,7 +71,7 @@ def test_training_forward_equals_the_thinkers_own_forward(cache_dir: Path):
                 for e in pool.buckets[kind][:2]]
     full = prepare_examples(backend, examples)
     prefix, rest = split_prefix(full, _media_token_ids(thinker))
-    batch, whole = collate(rest, backend._pad_id()), collate(full, backend._pad_id())
+    batch, whole = collate(rest, backend.pad_id()), collate(full, backend.pad_id())
     with torch.no_grad():
         image, audio = tower_features(thinker, batch)
         ours = forward_hidden(thinker, prefix, batch, merge_media(thinker, batch, image, audio))

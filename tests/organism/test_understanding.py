@@ -71,7 +71,7 @@ def test_alignment_rows_have_no_answer_target_and_twins_are_typed(pools, cache_d
                                                                                                       "benign"}
     backend = load_backend(shipped("organism"))
     items = prepare_examples(backend, [full.buckets["text-benign"][0], full.buckets["align-image"][0]])
-    batch = collate(items, backend._pad_id())
+    batch = collate(items, backend.pad_id())
     keep = answer_mask(items, batch)
     assert items[1].label == full.buckets["align-image"][0].sample.label  # the alignment weighs labels, no target
     assert bool(keep[batch.target_rows == 0].all()) and not bool(keep[batch.target_rows == 1].any())

@@ -30,7 +30,7 @@ def test_greedy_equals_transformers_generate(backend_and_samples):
     ours = backend.generate_ids(batch, GREEDY)
     reference = backend.model.generate(
         **batch.inputs, **backend._forward_extras(), do_sample=False, max_new_tokens=GREEDY.max_new_tokens,
-        eos_token_id=backend._eos_ids(), pad_token_id=backend._pad_id(),
+        eos_token_id=backend.eos_ids(), pad_token_id=backend.pad_id(),
     )
     assert ours.tolist() == reference[:, batch.inputs["input_ids"].shape[1]:].cpu().tolist()
 
