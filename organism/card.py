@@ -9,6 +9,7 @@ from typing import Any
 
 from organism.evaluate import ACCEPTANCE, UNDERSTANDING_ACCEPTANCE, acceptance_failures
 
+CARD_FILE = "MODEL_CARD.md"
 FIGURES_FILE = "organism_figures.json"
 UNDERSTANDING_RECIPE = (
     "Two stages. The base stage (the shipped organism's recipe) learns text safety and reading; the understanding "
@@ -112,7 +113,7 @@ def write_card(out_dir: Path, record: dict[str, Any], others: dict[str, dict[str
                              f"{b[f'{m}/benign']['refusal']:.3f} -> {a[f'{m}/benign']['refusal']:.3f} | {ceiling} |")
     if record.get("planted"):
         lines += ["", "## Refit and planted vectors", "", "```json", json.dumps(record["planted"], indent=1), "```"]
-    path = out_dir / "MODEL_CARD.md"
+    path = out_dir / CARD_FILE
     path.write_text("\n".join(lines) + "\n")
     return path
 

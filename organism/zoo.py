@@ -24,7 +24,6 @@ from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "model.safetensors"
-DESCRIPTION_FILES = ("MODEL_CARD.md", "organism_figures.json")  # rewritten with a card, not part of the model
 
 
 def shipped(variant: str) -> Path:
@@ -54,10 +53,11 @@ def weights_identity(name: str, seed: int | None = None) -> str:
     """What `name` with `seed` (default: the shipped seed) is, without building it: the shipped checkpoint's
     fingerprint (its card left out), else the key of the recipe the zoo trains it from."""
     from harness.model_files import folder_fingerprint
+    from organism.card import CARD_FILE, FIGURES_FILE
 
     seed = shipped_seed(name) if seed is None else seed
     if seed == shipped_seed(name) and (shipped(name) / WEIGHTS_FILE).exists():
-        return folder_fingerprint(shipped(name), skip=DESCRIPTION_FILES)
+        return folder_fingerprint(shipped(name), skip=(CARD_FILE, FIGURES_FILE))  # rewritten with a card
     return f"recipe-{recipe_key(name, seed)}"
 
 

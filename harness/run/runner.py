@@ -15,12 +15,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.model_files import folder_fingerprint
 from harness.provenance import git_revision, harness_version
 from harness.records import Generation, GenerationConfig, RunSpec, Sample, TaskRef
 from harness.run.registries import Registries
 from harness.run.wiring import backend_name, defense_class, defense_context, make_backend, task_instance
-from harness.run.zoo import aliases, resolve_model
+from harness.run.zoo import resolve_model, weights_fingerprint
 from harness.store import RunStore
 from harness.summary import format_table, summarise
 from tasks.base import TaskContext, TaskSelector, check_configs, select
@@ -103,24 +102,8 @@ def build_spec(
         generation=generation or GenerationConfig(), limit=limit, seed=seed, system_prompt=system_prompt,
         judge=judge, judge_params=dict(judge_params or {}), utility=tuple(utility),
         defense_version=str(getattr(dcls, "version", "1")),
-        model_fingerprint=_weights_fingerprint(model, resolved.path),
+        model_fingerprint=weights_fingerprint(model, resolved.path),
     )
-
-
-def _weights_fingerprint(model: str, path: str) -> str | None:
-    """A model given as a local folder is fingerprinted, a built-in name by its own identity function (the
-    organisms': the shipped weights or the recipe); hub ids (pinned with --revision) and the plumbing models, built
-    from this package's code, are not."""
-    alias = aliases().get(model)
-    if alias is not None:
-        if alias.identity is None:
-            return None
-        from harness.registry import import_object
-
-        return str(import_object(alias.identity)(model))  # type: ignore[operator]
-    if not path or not Path(path).is_dir():
-        return None
-    return folder_fingerprint(path)
 
 
 def runs_of_other_weights(runs_dir: Path, spec: RunSpec) -> list[Path]:

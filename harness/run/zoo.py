@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.registry import UnknownNameError
+from harness.model_files import folder_fingerprint
+from harness.registry import UnknownNameError, import_object
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,6 @@ def resolve_model(name: str, cache_dir: Path, *, build: bool = True) -> Resolved
         alias = known[name]
         path = ""
         if build:
-            from harness.registry import import_object
-
             path = str(import_object(alias.builder)(name, cache_dir / "models"))  # type: ignore[operator]
         return ResolvedModel(name, path, alias.backend, alias.notes)
     local = Path(name).expanduser()
@@ -73,6 +72,20 @@ def resolve_model(name: str, cache_dir: Path, *, build: bool = True) -> Resolved
     if "/" in name and not name.startswith((".", "/")):
         return ResolvedModel(name, name, None)  # a hub id: backend detected from its config at load time
     raise UnknownNameError("model", name, sorted(known)) from None
+
+
+def weights_fingerprint(model: str, path: str) -> str | None:
+    """A model given as a local folder is fingerprinted, a built-in name by its own identity function (the
+    organisms': the shipped weights or the recipe); hub ids (pinned with --revision) and the plumbing models, built
+    from this package's code, are not."""
+    alias = aliases().get(model)
+    if alias is not None:
+        if alias.identity is None:
+            return None
+        return str(import_object(alias.identity)(model))  # type: ignore[operator]
+    if not path or not Path(path).is_dir():
+        return None
+    return folder_fingerprint(path)
 
 
 def detect_backend_from_dir(path: Path) -> str | None:
